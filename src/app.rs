@@ -1,0 +1,455 @@
+//! What each command does, given a validated [`Config`]: the worker loop and the
+//! admin commands. `main.rs` only parses, sets up logging and maps errors to
+//! exit codes.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use tokio_util::sync::CancellationToken;
+
+use crate::asr::WhisperEngine;
+use crate::cli::{Command, EnqueueArgs, ModelsCommand, ReprocessArgs, TranscribeArgs};
+use crate::config::{Backend, Config};
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::queue::{self, NewRecording, Queue, Selector, Stats};
+use crate::storage;
+use crate::worker::{RunMode, Worker};
+
+/// Connect, and on the embedded SQLite default create the tables on first use.
+/// PostgreSQL and MySQL belong to the Laravel app: there the schema is only
+/// checked, and `callscribe migrate` changes it.
+pub async fn open_queue(cfg: &Config) -> Result<Arc<dyn Queue>> {
+    let q = queue::connect(&cfg.database)
+        .await
+        .with_context(|| format!("connecting to {}", cfg.database.redacted_url()))?;
+    if cfg.database.backend == Backend::Sqlite {
+        q.migrate().await.context("creating the SQLite tables")?;
+    }
+    Ok(q)
+}
+
+async fn require_schema(q: &dyn Queue) -> Result<()> {
+    let missing = q.missing_columns().await.context("reading the schema")?;
+    if !missing.is_empty() {
+        bail!(
+            "the database lacks what the worker needs: {}; run `callscribe migrate` (or add these columns in a Laravel migration)",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Run `command`; `shutdown` fires on SIGTERM/SIGINT.
+pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken) -> Result<()> {
+    match command {
+        Command::Run(args) => {
+            let q = open_queue(&cfg).await?;
+            require_schema(q.as_ref()).await?;
+            let store = storage::open(&cfg.storage).await?;
+            let pipeline = Arc::new(pipeline_for(&cfg, store).await?);
+            let worker = Worker::new(q.clone(), pipeline, cfg.worker.clone(), cfg.retry.clone());
+            let mode = if args.drain { RunMode::Drain } else { RunMode::Forever };
+            let summary = worker.run(mode, shutdown).await?;
+            if mode == RunMode::Drain {
+                let stats = q.stats().await?;
+                if stats.deferred > 0 {
+                    tracing::info!(deferred = stats.deferred, "rows wait for a later retry time");
+                }
+                println!(
+                    "drained: {} completed, {} failed, {} retried later, {} handed back",
+                    summary.completed, summary.failed, summary.retried, summary.released
+                );
+            }
+            q.close().await;
+            Ok(())
+        }
+        Command::Migrate => {
+            let q = queue::connect(&cfg.database).await.context("connecting")?;
+            let applied = q.migrate().await?;
+            if applied.is_empty() {
+                println!("schema up to date ({})", q.backend());
+            } else {
+                println!("applied {} ({})", applied.join(", "), q.backend());
+            }
+            require_schema(q.as_ref()).await
+        }
+        Command::Doctor => doctor(&cfg).await,
+        Command::Enqueue(args) => enqueue(&cfg, args).await,
+        Command::Stats(args) => {
+            let q = open_queue(&cfg).await?;
+            let s = q.stats().await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print_stats(&s);
+            }
+            Ok(())
+        }
+        Command::ResetStuck(args) => {
+            let older = humantime::parse_duration(&args.older_than)
+                .with_context(|| format!("--older-than {:?} is not a duration like 30m", args.older_than))?;
+            let q = open_queue(&cfg).await?;
+            let c = q.rescue_stale(older, cfg.retry.max_attempts).await?;
+            println!(
+                "reset {} stuck row(s) to pending; {} had no attempts left and are now failed",
+                c.requeued, c.failed
+            );
+            Ok(())
+        }
+        Command::Requeue(args) => {
+            let q = open_queue(&cfg).await?;
+            let n = q.requeue_failed(args.id).await?;
+            println!("requeued {n} failed row(s)");
+            if n == 0 && args.id.is_some() {
+                bail!("row {} is not failed (or does not exist)", args.id.unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Transcribe(args) => transcribe(&cfg, args, shutdown).await,
+        Command::Show(args) => {
+            let q = open_queue(&cfg).await?;
+            let Some(row) = q.list(Some(args.id), 1).await?.into_iter().next() else {
+                bail!("no recording with id {}", args.id);
+            };
+            let results = q.results(args.id).await?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "recording": row, "results": results }))?
+                );
+                return Ok(());
+            }
+            println!("recording {} ({}): {}, attempt {}", row.id, row.file_path, row.status, row.attempts);
+            if let Some(e) = &row.last_error {
+                println!("last error: {e}");
+            }
+            if let Some(t) = &results.transcript {
+                println!(
+                    "language {} ({:.2}), model {}",
+                    t.language.as_deref().unwrap_or("?"),
+                    t.language_probability.unwrap_or(0.0),
+                    t.model_name.as_deref().unwrap_or("?")
+                );
+                for s in &t.segments {
+                    println!("[{:>7.2}–{:>7.2}] {}: {}", s.start, s.end, s.speaker.as_deref().unwrap_or("?"), s.text);
+                }
+            }
+            Ok(())
+        }
+        Command::Models(ModelsCommand::ImportCt2 { dir, out, weights }) => {
+            if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            let t = std::time::Instant::now();
+            let (d, o) = (dir.clone(), out.clone());
+            let c = tokio::task::spawn_blocking(move || crate::models::import_ct2(&d, &o, weights)).await??;
+            println!(
+                "wrote {} ({} {}, {:?} weights, {} tensors, {} tokens, {:.1} MB) in {:.1} s",
+                out.display(),
+                c.hparams.size_name(),
+                if c.hparams.multilingual() { "multilingual" } else { "English-only" },
+                weights,
+                c.tensors,
+                c.vocabulary,
+                c.bytes as f64 / 1e6,
+                t.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Models(ModelsCommand::List) => {
+            let found = crate::models::list(&cfg.models_dir);
+            if found.is_empty() {
+                println!("no whisper models in {} (run scripts/fetch-models.sh)", cfg.models_dir.display());
+            }
+            let configured = cfg.asr.as_ref().map(|a| a.model.clone());
+            for m in found {
+                let mark = if configured.as_deref() == Some(m.path.as_path()) { "*" } else { " " };
+                println!("{mark} {:<40} {:<10} {:>7.1} MB", m.path.display(), m.kind(), m.bytes as f64 / 1e6);
+            }
+            Ok(())
+        }
+        Command::Reprocess(ReprocessArgs { id, apex_id }) => {
+            let sel = match (id, apex_id) {
+                (Some(id), _) => Selector::Id(id),
+                (None, Some(a)) => Selector::ApexId(a),
+                (None, None) => bail!("give --id or --apex-id"),
+            };
+            let q = open_queue(&cfg).await?;
+            let n = q.reprocess(&sel).await?;
+            println!("queued {n} row(s) for reprocessing; results are replaced when they complete");
+            if n == 0 {
+                bail!("no matching row that is not being processed right now");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The job pipeline of `cfg`, with the whisper model loaded once (if enabled).
+pub async fn pipeline_for(cfg: &Config, store: Arc<dyn storage::Storage>) -> Result<Pipeline> {
+    let asr = match &cfg.asr {
+        Some(a) => {
+            let a = a.clone();
+            let t = std::time::Instant::now();
+            let engine = tokio::task::spawn_blocking(move || WhisperEngine::load(a)).await??;
+            tracing::info!(model = engine.model_name(), seconds = t.elapsed().as_secs_f64(), "whisper model loaded");
+            Some(Arc::new(engine))
+        }
+        None => {
+            tracing::info!("transcription disabled (asr.enabled = false): jobs store audio figures only");
+            None
+        }
+    };
+    let analyzer = analyzer_for(cfg).await?.map(Arc::new);
+    Ok(Pipeline::new(
+        store,
+        PipelineConfig {
+            max_download_bytes: cfg.storage.max_download_bytes,
+            temp_dir: cfg.storage.temp_dir.clone(),
+            max_duration: cfg.audio.max_duration,
+            speakers: cfg.speakers.clone(),
+        },
+        asr,
+        analyzer,
+    ))
+}
+
+/// The analysis stage of `cfg` (starts the LLM process once, when configured).
+pub async fn analyzer_for(cfg: &Config) -> Result<Option<crate::analyze::Analyzer>> {
+    use crate::analyze::{http::OpenAiHttp, llm::LlmProcess, Analyzer, Engine};
+    use crate::config::AnalysisEngine;
+    if cfg.asr.is_none() {
+        return Ok(None);
+    }
+    let engine = match &cfg.analysis.engine {
+        AnalysisEngine::Off => return Ok(None),
+        AnalysisEngine::Heuristic => {
+            tracing::info!("analysis: heuristic engine (no language model configured)");
+            Engine::Heuristic
+        }
+        AnalysisEngine::Llama(c) => {
+            // A broken LLM must not stop transcription: the worker starts anyway, and
+            // each analysis tries to (re)start the process; until one succeeds the
+            // analysis stage fails transiently and jobs are retried, not lost.
+            let p = LlmProcess::new(c.clone());
+            if let Err(e) = p.warm_up().await {
+                tracing::error!(error = %e, "LLM process did not start; analysis will retry it per job");
+            }
+            Engine::Llm(p)
+        }
+        AnalysisEngine::Http(c) => Engine::Http(OpenAiHttp::new(c.clone())?),
+    };
+    Ok(Some(Analyzer {
+        engine,
+        template: cfg.analysis.template.clone(),
+        summary_language: cfg.analysis.summary_language.clone(),
+        max_prompt_chars: cfg.analysis.max_prompt_chars,
+    }))
+}
+
+async fn transcribe(cfg: &Config, args: TranscribeArgs, shutdown: CancellationToken) -> Result<()> {
+    use std::io::IsTerminal;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut asr = cfg.asr.clone().unwrap_or_default();
+    if let Some(m) = args.model {
+        asr.model = m;
+    }
+    if let Some(l) = args.language {
+        asr.language = l.to_lowercase();
+    }
+    let engine = Arc::new(tokio::task::spawn_blocking(move || WhisperEngine::load(asr)).await??);
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let abort = Arc::new(AtomicBool::new(false));
+    {
+        let abort = abort.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            abort.store(true, Ordering::Relaxed);
+        });
+    }
+    let tty = std::io::stderr().is_terminal();
+    let total = args.files.len();
+    let mut failures = 0;
+    for (i, file) in args.files.iter().enumerate() {
+        if tty {
+            eprint!("\r[{}/{total}] {} …", i + 1, file.display());
+        }
+        let (engine, speakers, abort2, path, max) =
+            (engine.clone(), cfg.speakers.clone(), abort.clone(), file.clone(), cfg.audio.max_duration);
+        let result = tokio::task::spawn_blocking(move || -> Result<_> {
+            let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
+            let intake = crate::audio::intake(&path, ext.as_deref(), max)?;
+            let (t, m) = crate::pipeline::recognise(&engine, &intake.audio16k, &speakers, &abort2)?;
+            Ok((intake.quality, t, m))
+        })
+        .await?;
+        match result {
+            Ok((quality, t, m)) => {
+                if tty {
+                    eprintln!(
+                        "\r[{}/{total}] {}: {:.1} s of audio in {:.1} s ({})",
+                        i + 1,
+                        file.display(),
+                        quality.duration_seconds,
+                        t.processing_seconds,
+                        t.language
+                    );
+                }
+                let text = crate::output::render(args.format, &file.display().to_string(), &t, &quality, &m);
+                match &args.out {
+                    Some(dir) => {
+                        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("transcript");
+                        let dest = dir.join(format!("{stem}.{}", args.format.extension()));
+                        std::fs::write(&dest, text).with_context(|| format!("writing {}", dest.display()))?;
+                    }
+                    None => print!("{text}"),
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!("{}{}: {e:#}", if tty { "\r" } else { "" }, file.display());
+            }
+        }
+        if abort.load(Ordering::Relaxed) {
+            bail!("interrupted");
+        }
+    }
+    if failures > 0 {
+        bail!("{failures} of {total} file(s) failed");
+    }
+    Ok(())
+}
+
+async fn enqueue(cfg: &Config, args: EnqueueArgs) -> Result<()> {
+    let q = open_queue(cfg).await?;
+    let store = storage::open(&cfg.storage).await?;
+    for file in &args.files {
+        let key = if args.no_upload {
+            let key = file.to_string_lossy().to_string();
+            storage::validate_key(&key)?;
+            key
+        } else {
+            let meta = std::fs::metadata(file).with_context(|| format!("{}", file.display()))?;
+            if !meta.is_file() {
+                bail!("{} is not a file", file.display());
+            }
+            let key = object_key_for(file);
+            store.check().await?;
+            store.put(&key, file).await.with_context(|| format!("uploading {}", file.display()))?;
+            key
+        };
+        let id = q
+            .enqueue(&NewRecording {
+                apex_id: args.apex_id.clone(),
+                file_path: key.clone(),
+                priority: args.priority,
+                metadata: None,
+            })
+            .await?;
+        println!("{id}\t{key}");
+    }
+    q.close().await;
+    Ok(())
+}
+
+/// `YYYY/MM/DD/<name>-<random>.<ext>`: the layout the Laravel app uses, made unique.
+fn object_key_for(file: &Path) -> String {
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("recording");
+    let stem: String =
+        stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let ext =
+        file.extension().and_then(|e| e.to_str()).map(|e| format!(".{}", e.to_ascii_lowercase())).unwrap_or_default();
+    let tag: u32 = rand::random();
+    format!("{}/{stem}-{tag:08x}{ext}", chrono::Utc::now().format("%Y/%m/%d"))
+}
+
+async fn doctor(cfg: &Config) -> Result<()> {
+    let mut ok = true;
+    let mut line = |good: bool, what: &str, detail: String| {
+        ok &= good;
+        println!("{} {what:<9} {detail}", if good { "ok  " } else { "FAIL" });
+    };
+    match queue::connect(&cfg.database).await {
+        Ok(q) => {
+            line(true, "database", format!("{} ({})", cfg.database.redacted_url(), q.backend()));
+            match q.missing_columns().await {
+                Ok(m) if m.is_empty() => line(true, "schema", "all tables and columns present".into()),
+                Ok(m) => line(false, "schema", format!("missing {} (run `callscribe migrate`)", m.join(", "))),
+                Err(e) => line(false, "schema", e.to_string()),
+            }
+            q.close().await;
+        }
+        Err(e) => line(false, "database", format!("{}: {e}", cfg.database.redacted_url())),
+    }
+    match storage::open(&cfg.storage).await {
+        Ok(s) => match s.check().await {
+            Ok(()) => line(true, "storage", s.describe()),
+            Err(e) => line(false, "storage", format!("{}: {e}", s.describe())),
+        },
+        Err(e) => line(false, "storage", e.to_string()),
+    }
+    let tmp = &cfg.storage.temp_dir;
+    match tempfile::tempfile_in(tmp) {
+        Ok(_) => line(true, "temp dir", tmp.display().to_string()),
+        Err(e) => line(false, "temp dir", format!("{}: {e}", tmp.display())),
+    }
+    match &cfg.asr {
+        Some(a) => match crate::asr::whisper::check_model(&a.model) {
+            Ok(hp) => {
+                line(true, "whisper", format!("{} ({}, {} threads)", a.model.display(), hp.size_name(), a.threads))
+            }
+            Err(e) => line(false, "whisper", format!("{e} (run scripts/fetch-models.sh or set asr.model)")),
+        },
+        None => line(true, "whisper", "transcription disabled (asr.enabled = false)".into()),
+    }
+    match &cfg.analysis.engine {
+        crate::config::AnalysisEngine::Off => line(true, "analysis", "off".into()),
+        crate::config::AnalysisEngine::Heuristic => {
+            line(true, "analysis", "heuristic engine (no LLM model configured)".into())
+        }
+        crate::config::AnalysisEngine::Llama(c) => {
+            let problem = if !c.model.exists() {
+                Some(format!("model {} not found", c.model.display()))
+            } else if !c.bin.exists() {
+                Some(format!("{} not found (build the workspace)", c.bin.display()))
+            } else {
+                None
+            };
+            match problem {
+                None => line(true, "analysis", format!("llama.cpp: {} via {}", c.model.display(), c.bin.display())),
+                Some(p) => line(false, "analysis", p),
+            }
+        }
+        crate::config::AnalysisEngine::Http(h) => line(true, "analysis", format!("{} model {}", h.base_url, h.model)),
+    }
+    std::io::stdout().flush().ok();
+    if !ok {
+        bail!("doctor found problems");
+    }
+    Ok(())
+}
+
+fn print_stats(s: &Stats) {
+    println!("pending     {:>8}   (waiting for a retry time: {})", s.pending, s.deferred);
+    println!("processing  {:>8}", s.processing);
+    println!("completed   {:>8}   (last hour: {})", s.completed, s.completed_last_hour);
+    println!("failed      {:>8}   (last hour: {})", s.failed, s.failed_last_hour);
+    match s.oldest_pending_age_seconds {
+        Some(age) => {
+            println!("oldest pending: {}", humantime::format_duration(Duration::from_secs(age.max(0.0) as u64)))
+        }
+        None => println!("oldest pending: none"),
+    }
+    if !s.top_errors.is_empty() {
+        println!("top errors:");
+        for e in &s.top_errors {
+            println!("  {:>6}  {}", e.count, e.error);
+        }
+    }
+}

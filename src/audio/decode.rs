@@ -1,0 +1,202 @@
+//! Decode any common call-recording format into planar f32 channels at the
+//! file's own sample rate: WAV (PCM 8/16/24/32-bit, float, µ-law, A-law), MP3,
+//! OGG/Vorbis, FLAC and AAC/M4A, through symphonia. Channels are kept: stereo
+//! calls carry agent and customer on separate legs.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+use super::{Audio, AudioError};
+
+/// Formats seen on phone systems that we recognise but cannot decode, with the
+/// magic bytes that identify them.
+const KNOWN_UNSUPPORTED: &[(&[u8], &str)] =
+    &[(b"#!AMR-WB\n", "AMR-WB"), (b"#!AMR\n", "AMR-NB"), (b"#!SILK", "SILK"), (b".snd", "Sun/NeXT AU")];
+
+/// Decode the file at `path`. `ext` is a hint taken from the object key.
+pub fn decode_file(path: &Path, ext: Option<&str>, max_duration: Duration) -> Result<Audio, AudioError> {
+    let mut file = File::open(path).map_err(|e| AudioError::Io(e.to_string()))?;
+    let len = file.metadata().map_err(|e| AudioError::Io(e.to_string()))?.len();
+    if len == 0 {
+        return Err(AudioError::Empty);
+    }
+    let mut head = [0u8; 64];
+    let n = file.read(&mut head).map_err(|e| AudioError::Io(e.to_string()))?;
+    if let Some(name) = sniff_unsupported(&head[..n]) {
+        return Err(AudioError::Unsupported(format!(
+            "{name} audio is not supported; convert it to WAV, MP3, OGG, FLAC or M4A"
+        )));
+    }
+    drop(file);
+
+    let file = File::open(path).map_err(|e| AudioError::Io(e.to_string()))?;
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = ext {
+        hint.with_extension(ext);
+    }
+    let probed = symphonia::default::get_probe()
+        .format(&hint, mss, &FormatOptions { enable_gapless: true, ..Default::default() }, &MetadataOptions::default())
+        .map_err(|e| match e {
+            SymError::Unsupported(_) => {
+                AudioError::Unsupported("not a recognised audio container (WAV, MP3, OGG, FLAC, M4A)".into())
+            }
+            SymError::IoError(_) => AudioError::Corrupt(
+                "no audio stream found before the end of the file: it is truncated or not audio".into(),
+            ),
+            other => AudioError::Corrupt(format!("unreadable container: {other}")),
+        })?;
+    let mut format = probed.format;
+    let track = format
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| AudioError::Unsupported("the container holds no audio track".into()))?;
+    let track_id = track.id;
+    let params = track.codec_params.clone();
+    let sample_rate = params
+        .sample_rate
+        .filter(|&r| r > 0)
+        .ok_or_else(|| AudioError::Corrupt("the audio track declares no sample rate".into()))?;
+    if !(1_000..=384_000).contains(&sample_rate) {
+        return Err(AudioError::Corrupt(format!("implausible sample rate {sample_rate} Hz")));
+    }
+    // PCM containers declare an exact frame count: check it against the limit
+    // before decoding a byte, and later against what the file really held.
+    let is_pcm = is_pcm_codec(params.codec);
+    let declared_frames = params.n_frames;
+    if let Some(frames) = declared_frames {
+        let declared = frames as f64 / sample_rate as f64;
+        if is_pcm && declared > max_duration.as_secs_f64() {
+            return Err(AudioError::TooLong { seconds: declared, max: max_duration.as_secs_f64() });
+        }
+    }
+
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&params, &DecoderOptions::default())
+        .map_err(|e| AudioError::Unsupported(format!("no decoder for this codec: {e}")))?;
+
+    let max_frames = (max_duration.as_secs_f64() * sample_rate as f64) as u64;
+    let mut channels: Vec<Vec<f32>> = Vec::new();
+    let mut packets = 0u64;
+    let mut bad_packets = 0u64;
+    let mut sample_buf: Option<SampleBuffer<f32>> = None;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymError::ResetRequired) => break,
+            Err(SymError::IoError(e)) => return Err(AudioError::Io(e.to_string())),
+            Err(e) => {
+                // A damaged packet in the middle: count it and stop if most are bad.
+                bad_packets += 1;
+                if bad_packets > 16 && bad_packets * 2 > packets {
+                    return Err(AudioError::Corrupt(format!("the stream is damaged: {e}")));
+                }
+                break;
+            }
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        packets += 1;
+        match decoder.decode(&packet) {
+            Ok(buf) => {
+                let spec = *buf.spec();
+                let n_ch = spec.channels.count();
+                if n_ch == 0 {
+                    continue;
+                }
+                if channels.is_empty() {
+                    channels = vec![Vec::new(); n_ch];
+                } else if channels.len() != n_ch {
+                    return Err(AudioError::Corrupt("the channel count changes mid-stream".into()));
+                }
+                let frames = buf.frames();
+                let needed = buf.capacity() as u64;
+                let sb = match &mut sample_buf {
+                    Some(sb) if sb.capacity() as u64 >= needed * n_ch as u64 => sb,
+                    _ => sample_buf.insert(SampleBuffer::<f32>::new(needed, spec)),
+                };
+                sb.copy_interleaved_ref(buf);
+                let samples = &sb.samples()[..frames * n_ch];
+                for (i, s) in samples.iter().enumerate() {
+                    channels[i % n_ch].push(*s);
+                }
+                if channels[0].len() as u64 > max_frames {
+                    return Err(AudioError::TooLong {
+                        seconds: channels[0].len() as f64 / sample_rate as f64,
+                        max: max_duration.as_secs_f64(),
+                    });
+                }
+            }
+            Err(SymError::DecodeError(_)) | Err(SymError::IoError(_)) => {
+                bad_packets += 1;
+            }
+            Err(e) => return Err(AudioError::Corrupt(format!("decoder failed: {e}"))),
+        }
+    }
+
+    let frames = channels.first().map_or(0, |c| c.len());
+    if packets > 0 && bad_packets * 2 > packets {
+        return Err(AudioError::Corrupt(format!(
+            "{bad_packets} of {packets} packets could not be decoded: the file is damaged or not audio"
+        )));
+    }
+    if frames == 0 {
+        return Err(AudioError::NoSamples);
+    }
+    if is_pcm {
+        if let Some(declared) = declared_frames {
+            // Allow the rounding of a final partial block.
+            if declared > frames as u64 + sample_rate as u64 / 10 {
+                return Err(AudioError::Truncated {
+                    declared: declared as f64 / sample_rate as f64,
+                    found: frames as f64 / sample_rate as f64,
+                });
+            }
+        }
+    }
+    Ok(Audio { sample_rate, channels })
+}
+
+fn sniff_unsupported(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"OggS") && head.get(28..36) == Some(b"OpusHead") {
+        return Some("Ogg/Opus");
+    }
+    KNOWN_UNSUPPORTED.iter().find(|(magic, _)| head.starts_with(magic)).map(|(_, name)| *name)
+}
+
+fn is_pcm_codec(codec: symphonia::core::codecs::CodecType) -> bool {
+    use symphonia::core::codecs::*;
+    [
+        CODEC_TYPE_PCM_S8,
+        CODEC_TYPE_PCM_U8,
+        CODEC_TYPE_PCM_S16LE,
+        CODEC_TYPE_PCM_S16BE,
+        CODEC_TYPE_PCM_S24LE,
+        CODEC_TYPE_PCM_S24BE,
+        CODEC_TYPE_PCM_S32LE,
+        CODEC_TYPE_PCM_S32BE,
+        CODEC_TYPE_PCM_F32LE,
+        CODEC_TYPE_PCM_F32BE,
+        CODEC_TYPE_PCM_F64LE,
+        CODEC_TYPE_PCM_F64BE,
+        CODEC_TYPE_PCM_ALAW,
+        CODEC_TYPE_PCM_MULAW,
+        CODEC_TYPE_PCM_U16LE,
+        CODEC_TYPE_PCM_U24LE,
+        CODEC_TYPE_PCM_U32LE,
+    ]
+    .contains(&codec)
+}

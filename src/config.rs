@@ -1,0 +1,960 @@
+//! Configuration in two steps: raw values merged by figment (built-in defaults <
+//! `--config FILE` < `CALLSCRIBE_*` environment < flags), then one validated
+//! [`Config`] built at start-up. Every default lives in [`RawConfig::default`];
+//! every bad value is named, key and value, in the error. Secrets (database
+//! password, S3 keys) never appear in `Debug`, `Display` or error text.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Where a config file is looked for when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/callscribe/config.toml";
+
+/// A string that must never be printed (passwords, secret keys).
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// Raw, unvalidated configuration as merged from all sources.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[derive(Default)]
+pub struct RawConfig {
+    pub database: RawDatabase,
+    pub storage: RawStorage,
+    pub worker: RawWorker,
+    pub retry: RawRetry,
+    pub audio: RawAudio,
+    pub asr: RawAsr,
+    pub speakers: RawSpeakers,
+    pub analysis: RawAnalysis,
+    pub log: RawLog,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAnalysis {
+    /// `auto` (llama when `model` exists, else heuristic), `llama`, `http`, `heuristic` or `off`.
+    pub engine: String,
+    /// A GGUF model for `llama`.
+    pub model: String,
+    /// The `callscribe-llm` executable; empty: beside `callscribe`.
+    pub llm_bin: String,
+    pub ctx: u32,
+    /// 0 means every core.
+    pub threads: u32,
+    /// llama.cpp chat template name (`gemma`, `chatml`, …); empty: the model's own.
+    pub chat_template: String,
+    pub gpu_layers: u32,
+    pub deadline: String,
+    pub max_tokens: u32,
+    /// `fast`, `full` or `none`.
+    pub grammar: String,
+    /// `loan_collection`, `delivery` or `support`.
+    pub template: String,
+    pub summary_language: String,
+    pub http_base_url: String,
+    pub http_model: String,
+    /// Name of the environment variable holding the API key (the key itself never
+    /// goes in a file).
+    pub http_api_key_env: String,
+    /// Custom templates by name (`[analysis.templates.NAME]`); a name here
+    /// overrides a built-in one.
+    pub templates: std::collections::BTreeMap<String, crate::analyze::Template>,
+}
+
+impl Default for RawAnalysis {
+    fn default() -> Self {
+        RawAnalysis {
+            engine: "auto".into(),
+            model: "models/llm.gguf".into(),
+            llm_bin: String::new(),
+            ctx: 4096,
+            threads: 0,
+            chat_template: String::new(),
+            gpu_layers: 0,
+            deadline: "180s".into(),
+            max_tokens: 1024,
+            grammar: "fast".into(),
+            template: "loan_collection".into(),
+            summary_language: "English".into(),
+            http_base_url: String::new(),
+            http_model: String::new(),
+            http_api_key_env: "CALLSCRIBE_LLM_API_KEY".into(),
+            templates: Default::default(),
+        }
+    }
+}
+
+/// The analysis engine to start.
+#[derive(Debug, Clone)]
+pub enum AnalysisEngine {
+    Off,
+    Heuristic,
+    Llama(crate::analyze::llm::LlmConfig),
+    Http(crate::analyze::http::HttpConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct AnalysisConfig {
+    pub engine: AnalysisEngine,
+    pub template: crate::analyze::Template,
+    pub summary_language: String,
+    pub max_prompt_chars: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAsr {
+    /// false: jobs stop after the audio figures (no transcription).
+    pub enabled: bool,
+    pub model: String,
+    /// 0 means every core.
+    pub threads: u32,
+    pub language: String,
+    pub beam_size: u32,
+    pub temperature_fallback: bool,
+    pub initial_prompt: String,
+    pub hot_words: Vec<String>,
+    pub no_speech_threshold: f64,
+    pub max_repeats: u32,
+    pub models_dir: String,
+    /// Encode each window at its own length instead of a padded 30 s.
+    pub fit_audio_ctx: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSpeakers {
+    /// Speaker names of channel 1, 2, … on stereo recordings.
+    pub channel_labels: Vec<String>,
+    /// `cluster` or `gaps`, for mono recordings.
+    pub mono_method: String,
+    /// With `gaps`: a pause this long changes speaker.
+    pub gap_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDatabase {
+    /// `sqlite://callscribe.db`, `postgres://user:pass@host/db`, `mysql://…` or `mariadb://…`.
+    pub url: Secret,
+    pub max_connections: u32,
+    pub connect_timeout: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawStorage {
+    /// `local` or `s3`.
+    pub backend: String,
+    pub local_dir: String,
+    pub max_download_bytes: u64,
+    pub temp_dir: String,
+    pub s3: RawS3,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawS3 {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    pub force_path_style: bool,
+    pub prefix: String,
+    pub timeout: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawWorker {
+    /// Empty means `hostname:pid`.
+    pub id: String,
+    pub concurrency: u32,
+    pub poll_interval: String,
+    pub idle_max_interval: String,
+    pub heartbeat_interval: String,
+    pub stale_after: String,
+    pub rescue_interval: String,
+    pub shutdown_grace: String,
+    pub job_timeout: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawRetry {
+    pub max_attempts: u32,
+    pub backoff_base: String,
+    pub backoff_max: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAudio {
+    pub max_duration: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLog {
+    /// `auto` (pretty on a TTY, JSON otherwise), `pretty` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `callscribe=debug,sqlx=warn`.
+    pub level: String,
+}
+
+impl Default for RawAsr {
+    fn default() -> Self {
+        RawAsr {
+            enabled: true,
+            model: "models/ggml-base.bin".into(),
+            threads: 0,
+            language: "auto".into(),
+            beam_size: 1,
+            temperature_fallback: true,
+            initial_prompt: String::new(),
+            hot_words: Vec::new(),
+            no_speech_threshold: 0.6,
+            max_repeats: 3,
+            models_dir: "models".into(),
+            fit_audio_ctx: false,
+        }
+    }
+}
+
+impl Default for RawSpeakers {
+    fn default() -> Self {
+        RawSpeakers {
+            channel_labels: vec!["agent".into(), "customer".into()],
+            mono_method: "cluster".into(),
+            gap_seconds: 1.0,
+        }
+    }
+}
+
+impl Default for RawDatabase {
+    fn default() -> Self {
+        RawDatabase { url: Secret::new("sqlite://callscribe.db"), max_connections: 4, connect_timeout: "10s".into() }
+    }
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        RawStorage {
+            backend: "local".into(),
+            local_dir: "recordings".into(),
+            max_download_bytes: 512 * 1024 * 1024,
+            temp_dir: String::new(),
+            s3: RawS3::default(),
+        }
+    }
+}
+
+impl Default for RawS3 {
+    fn default() -> Self {
+        RawS3 {
+            endpoint: String::new(),
+            bucket: String::new(),
+            region: "auto".into(),
+            access_key_id: Secret::default(),
+            secret_access_key: Secret::default(),
+            force_path_style: true,
+            prefix: String::new(),
+            timeout: "120s".into(),
+        }
+    }
+}
+
+impl Default for RawWorker {
+    fn default() -> Self {
+        RawWorker {
+            id: String::new(),
+            concurrency: 1,
+            poll_interval: "1s".into(),
+            idle_max_interval: "15s".into(),
+            heartbeat_interval: "15s".into(),
+            stale_after: "2m".into(),
+            rescue_interval: "30s".into(),
+            shutdown_grace: "30s".into(),
+            job_timeout: "30m".into(),
+        }
+    }
+}
+
+impl Default for RawRetry {
+    fn default() -> Self {
+        RawRetry { max_attempts: 5, backoff_base: "30s".into(), backoff_max: "1h".into() }
+    }
+}
+
+impl Default for RawAudio {
+    fn default() -> Self {
+        RawAudio { max_duration: "4h".into() }
+    }
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog { format: "auto".into(), level: "info,whisper_rs=warn".into() }
+    }
+}
+
+/// A configuration value that failed validation: names the key and the value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config key `{key}` = {value:?}: {reason}")]
+    Invalid { key: &'static str, value: String, reason: String },
+    #[error("reading configuration: {0}")]
+    Load(String),
+}
+
+fn invalid(key: &'static str, value: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, value: value.into(), reason: reason.into() }
+}
+
+/// Which database the queue lives in, decided from the URL scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Postgres => "postgres",
+            Backend::Mysql => "mysql",
+            Backend::Sqlite => "sqlite",
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    pub backend: Backend,
+    /// Full URL including any password: use [`DatabaseConfig::redacted_url`] to print.
+    pub url: Secret,
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    pub fn redacted_url(&self) -> String {
+        redact_url(self.url.expose())
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("backend", &self.backend)
+            .field("url", &self.redacted_url())
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// Replace the password of `scheme://user:password@host/…` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let masked = if userinfo.contains(':') { format!("{user}:***") } else { user.to_string() };
+            format!("{}{}@{}", &url[..scheme_end + 3], masked, &rest[at + 1..])
+        }
+        None => url.to_string(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    pub force_path_style: bool,
+    pub prefix: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum StorageBackend {
+    Local { dir: PathBuf },
+    S3(S3Config),
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub backend: StorageBackend,
+    pub max_download_bytes: u64,
+    pub temp_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub id: String,
+    pub concurrency: u32,
+    pub poll_interval: Duration,
+    pub idle_max_interval: Duration,
+    pub heartbeat_interval: Duration,
+    pub stale_after: Duration,
+    pub rescue_interval: Duration,
+    pub shutdown_grace: Duration,
+    pub job_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryConfig {
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpeakersConfig {
+    pub channel_labels: Vec<String>,
+    pub mono_method: crate::diarize::Method,
+    pub gap_seconds: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AudioConfig {
+    pub max_duration: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Auto,
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// The validated configuration every component reads.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub storage: StorageConfig,
+    pub worker: WorkerConfig,
+    pub retry: RetryConfig,
+    pub audio: AudioConfig,
+    /// `None` when `asr.enabled = false`.
+    pub asr: Option<crate::asr::AsrConfig>,
+    pub models_dir: PathBuf,
+    pub speakers: SpeakersConfig,
+    pub analysis: AnalysisConfig,
+    pub log: LogConfig,
+}
+
+fn duration(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value.trim())
+        .map_err(|e| invalid(key, value, format!("not a duration like `30s`, `5m` or `1h` ({e})")))
+}
+
+fn positive_duration(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    let d = duration(key, value)?;
+    if d.is_zero() {
+        return Err(invalid(key, value, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+/// The core count, for `threads = 0` ("every core").
+pub fn all_cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// The default worker id: `hostname:pid`.
+pub fn default_worker_id() -> String {
+    let host = hostname::get().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown".into());
+    format!("{host}:{}", std::process::id())
+}
+
+impl RawConfig {
+    /// Merge defaults < file < environment < `overrides` (the flags).
+    pub fn load(file: Option<&Path>, overrides: &figment::value::Dict) -> Result<RawConfig, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::Load(format!("config file {} does not exist", path.display())));
+                }
+                fig = fig.merge(Toml::file(path));
+            }
+            None => {
+                if Path::new(DEFAULT_CONFIG_PATH).exists() {
+                    fig = fig.merge(Toml::file(DEFAULT_CONFIG_PATH));
+                }
+            }
+        }
+        // Only SECTION__KEY names are configuration; other CALLSCRIBE_* variables (tools, tests) are not.
+        fig = fig.merge(Env::prefixed("CALLSCRIBE_").filter(|k| k.as_str().contains("__")).split("__"));
+        fig = fig.merge(Serialized::defaults(overrides.clone()));
+        // figment's errors quote the offending value, which could be a secret: keep only
+        // the key path and the kind of mistake.
+        fig.extract::<RawConfig>().map_err(|e| {
+            let key = if e.path.is_empty() { "(top level)".to_string() } else { e.path.join(".") };
+            let kind = match &e.kind {
+                figment::error::Kind::UnknownField(f, _) => format!("unknown key `{f}`"),
+                figment::error::Kind::InvalidType(actual, expected) => {
+                    format!("wrong type: found {}, expected {expected}", kind_name(actual))
+                }
+                figment::error::Kind::Message(m) => m.clone(),
+                _ => "invalid value".to_string(),
+            };
+            ConfigError::Load(format!("config key `{key}`: {kind}"))
+        })
+    }
+
+    /// Validate into the [`Config`] the program runs with.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let url = self.database.url.expose().trim().to_string();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            Backend::Mysql
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(invalid(
+                "database.url",
+                redact_url(&url),
+                "must start with postgres://, mysql://, mariadb:// or sqlite:",
+            ));
+        };
+        let url = if let Some(rest) = url.strip_prefix("mariadb://") { format!("mysql://{rest}") } else { url };
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "0", "must be at least 1"));
+        }
+        let database = DatabaseConfig {
+            backend,
+            url: Secret::new(url),
+            max_connections: self.database.max_connections,
+            connect_timeout: positive_duration("database.connect_timeout", &self.database.connect_timeout)?,
+        };
+
+        let backend = match self.storage.backend.trim() {
+            "local" => {
+                if self.storage.local_dir.trim().is_empty() {
+                    return Err(invalid("storage.local_dir", "", "must name a folder"));
+                }
+                StorageBackend::Local { dir: PathBuf::from(self.storage.local_dir.trim()) }
+            }
+            "s3" => {
+                let s3 = self.storage.s3;
+                if s3.bucket.trim().is_empty() {
+                    return Err(invalid("storage.s3.bucket", "", "required when storage.backend = \"s3\""));
+                }
+                if s3.region.trim().is_empty() {
+                    return Err(invalid("storage.s3.region", "", "required (use \"auto\" for R2)"));
+                }
+                let endpoint = s3.endpoint.trim().to_string();
+                if !endpoint.is_empty() && !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+                    return Err(invalid("storage.s3.endpoint", endpoint, "must start with http:// or https://"));
+                }
+                if s3.access_key_id.is_empty() != s3.secret_access_key.is_empty() {
+                    return Err(invalid(
+                        "storage.s3.secret_access_key",
+                        "***",
+                        "access_key_id and secret_access_key must be given together",
+                    ));
+                }
+                StorageBackend::S3(S3Config {
+                    endpoint: (!endpoint.is_empty()).then_some(endpoint),
+                    bucket: s3.bucket.trim().to_string(),
+                    region: s3.region.trim().to_string(),
+                    access_key_id: s3.access_key_id,
+                    secret_access_key: s3.secret_access_key,
+                    force_path_style: s3.force_path_style,
+                    prefix: s3.prefix.trim().trim_matches('/').to_string(),
+                    timeout: positive_duration("storage.s3.timeout", &s3.timeout)?,
+                })
+            }
+            other => return Err(invalid("storage.backend", other, "must be \"local\" or \"s3\"")),
+        };
+        if self.storage.max_download_bytes == 0 {
+            return Err(invalid("storage.max_download_bytes", "0", "must be greater than zero"));
+        }
+        let storage = StorageConfig {
+            backend,
+            max_download_bytes: self.storage.max_download_bytes,
+            temp_dir: if self.storage.temp_dir.trim().is_empty() {
+                std::env::temp_dir()
+            } else {
+                PathBuf::from(self.storage.temp_dir.trim())
+            },
+        };
+
+        let w = self.worker;
+        if w.concurrency == 0 {
+            return Err(invalid("worker.concurrency", "0", "must be at least 1"));
+        }
+        let worker = WorkerConfig {
+            id: if w.id.trim().is_empty() { default_worker_id() } else { w.id.trim().to_string() },
+            concurrency: w.concurrency,
+            poll_interval: positive_duration("worker.poll_interval", &w.poll_interval)?,
+            idle_max_interval: positive_duration("worker.idle_max_interval", &w.idle_max_interval)?,
+            heartbeat_interval: positive_duration("worker.heartbeat_interval", &w.heartbeat_interval)?,
+            stale_after: positive_duration("worker.stale_after", &w.stale_after)?,
+            rescue_interval: positive_duration("worker.rescue_interval", &w.rescue_interval)?,
+            shutdown_grace: duration("worker.shutdown_grace", &w.shutdown_grace)?,
+            job_timeout: positive_duration("worker.job_timeout", &w.job_timeout)?,
+        };
+        if worker.id.len() > 191 {
+            return Err(invalid("worker.id", worker.id.clone(), "at most 191 characters"));
+        }
+        if worker.stale_after <= worker.heartbeat_interval {
+            return Err(invalid(
+                "worker.stale_after",
+                w.stale_after,
+                format!("must be longer than worker.heartbeat_interval ({})", w.heartbeat_interval),
+            ));
+        }
+        if worker.idle_max_interval < worker.poll_interval {
+            return Err(invalid(
+                "worker.idle_max_interval",
+                w.idle_max_interval,
+                "must not be shorter than worker.poll_interval",
+            ));
+        }
+
+        let r = self.retry;
+        if r.max_attempts == 0 {
+            return Err(invalid("retry.max_attempts", "0", "must be at least 1"));
+        }
+        let retry = RetryConfig {
+            max_attempts: r.max_attempts,
+            backoff_base: duration("retry.backoff_base", &r.backoff_base)?,
+            backoff_max: duration("retry.backoff_max", &r.backoff_max)?,
+        };
+        if retry.backoff_max < retry.backoff_base {
+            return Err(invalid("retry.backoff_max", r.backoff_max, "must not be shorter than retry.backoff_base"));
+        }
+
+        let audio = AudioConfig { max_duration: positive_duration("audio.max_duration", &self.audio.max_duration)? };
+
+        let a = self.asr;
+        let language = a.language.trim().to_lowercase();
+        if language != "auto" && whisper_rs::get_lang_id(&language).is_none() {
+            return Err(invalid(
+                "asr.language",
+                a.language,
+                "not a whisper language code (en, hi, mr, ta, …) or \"auto\"",
+            ));
+        }
+        if a.beam_size == 0 || a.beam_size > 16 {
+            return Err(invalid("asr.beam_size", a.beam_size.to_string(), "must be 1 (greedy) to 16"));
+        }
+        if !(0.0..=1.0).contains(&a.no_speech_threshold) {
+            return Err(invalid(
+                "asr.no_speech_threshold",
+                a.no_speech_threshold.to_string(),
+                "must be between 0 and 1",
+            ));
+        }
+        if a.max_repeats == 0 {
+            return Err(invalid("asr.max_repeats", "0", "must be at least 1"));
+        }
+        let asr = a.enabled.then(|| crate::asr::AsrConfig {
+            model: PathBuf::from(a.model.trim()),
+            threads: if a.threads == 0 { all_cores() } else { a.threads as usize },
+            language,
+            beam_size: a.beam_size as usize,
+            temperature_fallback: a.temperature_fallback,
+            initial_prompt: a.initial_prompt.clone(),
+            hot_words: a.hot_words.iter().map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect(),
+            no_speech_threshold: a.no_speech_threshold,
+            max_repeats: a.max_repeats as usize,
+            fit_audio_ctx: a.fit_audio_ctx,
+            ..Default::default()
+        });
+        let models_dir = PathBuf::from(a.models_dir.trim());
+
+        let sp = self.speakers;
+        let mono_method = match sp.mono_method.trim() {
+            "cluster" => crate::diarize::Method::Cluster,
+            "gaps" => crate::diarize::Method::Gaps,
+            other => return Err(invalid("speakers.mono_method", other, "must be \"cluster\" or \"gaps\"")),
+        };
+        if sp.gap_seconds.is_nan() || sp.gap_seconds <= 0.0 {
+            return Err(invalid("speakers.gap_seconds", sp.gap_seconds.to_string(), "must be greater than zero"));
+        }
+        if sp.channel_labels.iter().any(|l| l.trim().is_empty() || l.len() > 64) {
+            return Err(invalid(
+                "speakers.channel_labels",
+                format!("{:?}", sp.channel_labels),
+                "labels must be 1–64 characters",
+            ));
+        }
+        let speakers = SpeakersConfig { channel_labels: sp.channel_labels, mono_method, gap_seconds: sp.gap_seconds };
+
+        let an = self.analysis;
+        let name = an.template.trim();
+        let mut template = match an.templates.get(name).cloned() {
+            Some(t) => t,
+            None => crate::analyze::Template::builtin(name).ok_or_else(|| {
+                invalid(
+                    "analysis.template",
+                    an.template.clone(),
+                    "must be loan_collection, delivery, support or a name under [analysis.templates]",
+                )
+            })?,
+        };
+        template.name = name.to_string();
+        if template.outcomes.is_empty() {
+            return Err(invalid("analysis.templates", name, "a template needs at least one outcome"));
+        }
+        if !template.outcomes.iter().any(|o| o == "other") {
+            template.outcomes.push("other".into());
+        }
+        let deadline = positive_duration("analysis.deadline", &an.deadline)?;
+        if !["fast", "full", "none"].contains(&an.grammar.trim()) {
+            return Err(invalid("analysis.grammar", an.grammar, "must be \"fast\", \"full\" or \"none\""));
+        }
+        if an.ctx < 512 {
+            return Err(invalid("analysis.ctx", an.ctx.to_string(), "must be at least 512"));
+        }
+        if an.max_tokens < 64 || an.max_tokens >= an.ctx / 2 {
+            return Err(invalid(
+                "analysis.max_tokens",
+                an.max_tokens.to_string(),
+                "must be 64 to half of analysis.ctx",
+            ));
+        }
+        let llama = || crate::analyze::llm::LlmConfig {
+            bin: if an.llm_bin.trim().is_empty() {
+                crate::analyze::llm::default_bin()
+            } else {
+                PathBuf::from(an.llm_bin.trim())
+            },
+            model: PathBuf::from(an.model.trim()),
+            ctx: an.ctx,
+            threads: if an.threads == 0 { all_cores() } else { an.threads as usize },
+            chat_template: Some(an.chat_template.trim().to_string()).filter(|t| !t.is_empty()),
+            gpu_layers: an.gpu_layers,
+            deadline,
+            load_timeout: Duration::from_secs(120),
+            max_tokens: an.max_tokens as usize,
+            grammar: an.grammar.trim().to_string(),
+        };
+        let engine = match an.engine.trim() {
+            "off" => AnalysisEngine::Off,
+            "heuristic" => AnalysisEngine::Heuristic,
+            "llama" => AnalysisEngine::Llama(llama()),
+            "auto" => {
+                if Path::new(an.model.trim()).exists() {
+                    AnalysisEngine::Llama(llama())
+                } else {
+                    AnalysisEngine::Heuristic
+                }
+            }
+            "http" => {
+                let base = an.http_base_url.trim().to_string();
+                if !base.starts_with("http://") && !base.starts_with("https://") {
+                    return Err(invalid("analysis.http_base_url", base, "must start with http:// or https://"));
+                }
+                if an.http_model.trim().is_empty() {
+                    return Err(invalid("analysis.http_model", "", "required with analysis.engine = \"http\""));
+                }
+                AnalysisEngine::Http(crate::analyze::http::HttpConfig {
+                    base_url: base,
+                    model: an.http_model.trim().to_string(),
+                    api_key: std::env::var(an.http_api_key_env.trim()).ok().filter(|k| !k.is_empty()),
+                    deadline,
+                    max_tokens: an.max_tokens as usize,
+                })
+            }
+            other => {
+                return Err(invalid("analysis.engine", other, "must be auto, llama, http, heuristic or off"));
+            }
+        };
+        // ~3.5 characters a token; leave room for the instructions and the answer.
+        let max_prompt_chars = ((an.ctx as usize).saturating_sub(an.max_tokens as usize + 600) * 7 / 2).max(1000);
+        let analysis = AnalysisConfig {
+            engine,
+            template,
+            summary_language: an.summary_language.trim().to_string(),
+            max_prompt_chars,
+        };
+
+        let format = match self.log.format.trim() {
+            "auto" => LogFormat::Auto,
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => return Err(invalid("log.format", other, "must be \"auto\", \"pretty\" or \"json\"")),
+        };
+        if tracing_subscriber::EnvFilter::try_new(self.log.level.trim()).is_err() {
+            return Err(invalid(
+                "log.level",
+                self.log.level,
+                "not a tracing filter such as `info` or `callscribe=debug`",
+            ));
+        }
+        let log = LogConfig { format, level: self.log.level.trim().to_string() };
+
+        Ok(Config { database, storage, worker, retry, audio, asr, models_dir, speakers, analysis, log })
+    }
+}
+
+fn kind_name(actual: &figment::error::Actual) -> &'static str {
+    use figment::error::Actual;
+    match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
+        Actual::Float(_) => "a float",
+        Actual::Char(_) | Actual::Str(_) => "a string",
+        Actual::Map => "a table",
+        Actual::Seq => "a list",
+        _ => "another type",
+    }
+}
+
+impl Config {
+    /// Defaults only (no file, no environment): the embedded single-machine setup.
+    pub fn embedded_default() -> Config {
+        RawConfig::default().validate().expect("built-in defaults are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_to_the_embedded_setup() {
+        let c = Config::embedded_default();
+        assert_eq!(c.database.backend, Backend::Sqlite);
+        assert!(matches!(c.storage.backend, StorageBackend::Local { .. }));
+        assert_eq!(c.worker.concurrency, 1);
+        assert!(c.worker.stale_after > c.worker.heartbeat_interval);
+    }
+
+    #[test]
+    fn bad_values_name_key_and_value() {
+        let mut raw = RawConfig::default();
+        raw.worker.poll_interval = "soon".into();
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(err.contains("worker.poll_interval") && err.contains("soon"), "{err}");
+
+        let mut raw = RawConfig::default();
+        raw.database.url = Secret::new("oracle://scott:tiger@db/x");
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(err.contains("database.url"), "{err}");
+        assert!(!err.contains("tiger"), "password leaked: {err}");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://app:s3cret@db:5432/calls"), "postgres://app:***@db:5432/calls");
+        assert_eq!(redact_url("mysql://root@127.0.0.1/x"), "mysql://root@127.0.0.1/x");
+        assert_eq!(redact_url("sqlite://callscribe.db"), "sqlite://callscribe.db");
+        let mut raw = RawConfig::default();
+        raw.database.url = Secret::new("postgres://app:s3cret@db/calls");
+        raw.storage.s3.secret_access_key = Secret::new("verysecret");
+        let shown = format!("{:?} {:?}", raw, raw.clone().validate().unwrap());
+        assert!(!shown.contains("s3cret") && !shown.contains("verysecret"), "{shown}");
+    }
+
+    #[test]
+    fn mariadb_scheme_is_mysql() {
+        let mut raw = RawConfig::default();
+        raw.database.url = Secret::new("mariadb://root@127.0.0.1:3306/calls");
+        let c = raw.validate().unwrap();
+        assert_eq!(c.database.backend, Backend::Mysql);
+        assert!(c.database.url.expose().starts_with("mysql://"));
+    }
+
+    #[test]
+    fn custom_analysis_templates_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[analysis]\ntemplate = \"renewal\"\n[analysis.templates.renewal]\ncontext = \"an insurance renewal call\"\n\
+             outcomes = [\"renewed\", \"declined\"]\n",
+        )
+        .unwrap();
+        let c = RawConfig::load(Some(&file), &figment::value::Dict::new()).unwrap().validate().unwrap();
+        assert_eq!(c.analysis.template.name, "renewal");
+        assert_eq!(c.analysis.template.outcomes, ["renewed", "declined", "other"]);
+        let mut raw = RawConfig::default();
+        raw.analysis.template = "astrology".into();
+        assert!(raw.validate().unwrap_err().to_string().contains("analysis.template"));
+    }
+
+    #[test]
+    fn stale_after_must_exceed_heartbeat() {
+        let mut raw = RawConfig::default();
+        raw.worker.stale_after = "10s".into();
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(err.contains("worker.stale_after"), "{err}");
+    }
+
+    #[test]
+    fn example_file_documents_exactly_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let from_file: RawConfig = toml::from_str(&text).unwrap();
+        let a = serde_json::to_value(&from_file).unwrap();
+        let b = serde_json::to_value(RawConfig::default()).unwrap();
+        assert_eq!(a, b, "config.example.toml and RawConfig::default() disagree");
+    }
+
+    #[test]
+    fn file_env_and_flags_layer_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[worker]\nconcurrency = 3\npoll_interval = \"2s\"\n").unwrap();
+        let mut flags = figment::value::Dict::new();
+        let mut worker = figment::value::Dict::new();
+        worker.insert("poll_interval".into(), "5s".into());
+        flags.insert("worker".into(), worker.into());
+        let raw = RawConfig::load(Some(&file), &flags).unwrap();
+        assert_eq!(raw.worker.concurrency, 3);
+        assert_eq!(raw.worker.poll_interval, "5s");
+
+        std::fs::write(&file, "[worker]\nconcurency = 3\n").unwrap();
+        let err = RawConfig::load(Some(&file), &figment::value::Dict::new()).unwrap_err().to_string();
+        assert!(err.contains("concurency"), "{err}");
+    }
+}

@@ -1,0 +1,232 @@
+//! One job's work, stage after stage: fetch the audio (storage), decode and
+//! resample it and measure its quality (audio), transcribe it (asr) and find
+//! who spoke when (diarize), then compute the speaker metrics. No SQL and no
+//! loops here: the worker owns the job's lifecycle and writes what this returns.
+//!
+//! Then the analysis stage (LLM, HTTP or heuristic), after whisper is done.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::asr::whisper::AsrError;
+use crate::asr::{Transcript, WhisperEngine};
+use crate::audio::{self, Audio, AudioError};
+use crate::config::SpeakersConfig;
+use crate::diarize::{self, metrics::CallMetrics, Method};
+use crate::queue::{Job, JobResults};
+use crate::storage::{Storage, StorageError};
+
+/// The stage a failure happened in, for `last_error` and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Fetch,
+    Decode,
+    Transcribe,
+    Analyze,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Fetch => "fetch",
+            Stage::Decode => "decode",
+            Stage::Transcribe => "transcribe",
+            Stage::Analyze => "analyze",
+        }
+    }
+}
+
+/// A stage failure, with the decision whether a retry can help made where it
+/// happened.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", stage.as_str())]
+pub struct StageError {
+    pub stage: Stage,
+    pub transient: bool,
+    pub message: String,
+}
+
+impl From<StorageError> for StageError {
+    fn from(e: StorageError) -> Self {
+        StageError { stage: Stage::Fetch, transient: e.is_transient(), message: e.to_string() }
+    }
+}
+
+impl From<AudioError> for StageError {
+    fn from(e: AudioError) -> Self {
+        StageError { stage: Stage::Decode, transient: e.is_transient(), message: e.to_string() }
+    }
+}
+
+impl From<AsrError> for StageError {
+    fn from(e: AsrError) -> Self {
+        // A model that will not load is the machine's problem, not the row's.
+        let transient = matches!(e, AsrError::Model { .. } | AsrError::Aborted);
+        StageError { stage: Stage::Transcribe, transient, message: e.to_string() }
+    }
+}
+
+impl From<crate::analyze::AnalyzeError> for StageError {
+    fn from(e: crate::analyze::AnalyzeError) -> Self {
+        StageError { stage: Stage::Analyze, transient: e.is_transient(), message: e.to_string() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub max_download_bytes: u64,
+    pub temp_dir: PathBuf,
+    pub max_duration: Duration,
+    pub speakers: SpeakersConfig,
+}
+
+pub struct Pipeline {
+    storage: Arc<dyn Storage>,
+    config: PipelineConfig,
+    asr: Option<Arc<WhisperEngine>>,
+    analyzer: Option<Arc<crate::analyze::Analyzer>>,
+    /// Held by whichever inference stage runs: with `worker.concurrency` > 1,
+    /// downloads and decoding overlap, whisper and the LLM never share the cores.
+    inference: tokio::sync::Mutex<()>,
+}
+
+/// Sets the abort flag when dropped: a job future dropped by shutdown or a
+/// timeout stops whisper at its next step instead of running on unseen.
+struct AbortOnDrop(Arc<AtomicBool>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Transcribe 16 kHz audio and label speakers: each channel of a stereo call
+/// on its own (speaker = channel label), a mono call (or stereo whose legs are
+/// the same signal) with the configured mono method. Blocking.
+pub fn recognise(
+    engine: &WhisperEngine,
+    audio16k: &Audio,
+    speakers: &SpeakersConfig,
+    abort: &AtomicBool,
+) -> Result<(Transcript, CallMetrics), AsrError> {
+    let duration = audio16k.duration_seconds();
+    let mut transcript = if audio16k.channels.len() >= 2 && !same_signal(&audio16k.channels[0], &audio16k.channels[1]) {
+        let mut per = Vec::new();
+        for (ch, samples) in audio16k.channels.iter().enumerate() {
+            per.push(engine.transcribe(samples, ch, abort)?);
+        }
+        diarize::label_channels(per, &speakers.channel_labels)
+    } else {
+        let mono = &audio16k.channels[0];
+        let mut t = engine.transcribe(mono, 0, abort)?;
+        match speakers.mono_method {
+            Method::Gaps => diarize::by_gaps(&mut t.segments, speakers.gap_seconds),
+            Method::Cluster => diarize::by_clustering(mono, audio16k.sample_rate, &mut t.segments),
+        }
+        t
+    };
+    transcript.segments.sort_by(|a, b| a.start.total_cmp(&b.start));
+    let metrics = diarize::metrics::compute(&transcript.segments, duration);
+    Ok((transcript, metrics))
+}
+
+/// Two legs carrying the same signal (a mono call saved as stereo).
+fn same_signal(a: &[f32], b: &[f32]) -> bool {
+    let energy: f64 = a.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().max(1e-12);
+    let diff: f64 = a.iter().zip(b).map(|(&x, &y)| ((x - y) as f64).powi(2)).sum();
+    diff / energy < 1e-3
+}
+
+impl Pipeline {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        config: PipelineConfig,
+        asr: Option<Arc<WhisperEngine>>,
+        analyzer: Option<Arc<crate::analyze::Analyzer>>,
+    ) -> Self {
+        Pipeline { storage, config, asr, analyzer, inference: tokio::sync::Mutex::new(()) }
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Run every stage for `job`. Dropping the future abandons the job (the
+    /// temporary file goes with it).
+    pub async fn run(&self, job: &Job) -> Result<JobResults, StageError> {
+        let tmp = tempfile::Builder::new().prefix("callscribe-").tempfile_in(&self.config.temp_dir).map_err(|e| {
+            StageError {
+                stage: Stage::Fetch,
+                transient: true,
+                message: format!("cannot create a temporary file in {}: {e}", self.config.temp_dir.display()),
+            }
+        })?;
+        let t0 = Instant::now();
+        let bytes = self.storage.fetch(&job.file_path, tmp.path(), self.config.max_download_bytes).await?;
+        tracing::debug!(stage = "fetch", bytes, seconds = t0.elapsed().as_secs_f64(), "fetched");
+
+        let t1 = Instant::now();
+        let path = tmp.path().to_path_buf();
+        let ext = extension(&job.file_path);
+        let max = self.config.max_duration;
+        let intake =
+            tokio::task::spawn_blocking(move || audio::intake(&path, ext.as_deref(), max)).await.map_err(|e| {
+                StageError { stage: Stage::Decode, transient: false, message: format!("decoder crashed: {e}") }
+            })??;
+        tracing::debug!(
+            stage = "decode",
+            seconds = t1.elapsed().as_secs_f64(),
+            audio_seconds = intake.quality.duration_seconds,
+            channels = intake.quality.channels,
+            "decoded"
+        );
+        drop(tmp);
+        let mut results = JobResults { audio: Some(intake.quality), ..Default::default() };
+        if let Some(engine) = &self.asr {
+            let t2 = Instant::now();
+            let abort = Arc::new(AtomicBool::new(false));
+            let _guard = AbortOnDrop(abort.clone());
+            let engine = engine.clone();
+            let speakers = self.config.speakers.clone();
+            let audio16k = intake.audio16k;
+            let _cores = self.inference.lock().await;
+            let (transcript, metrics) =
+                tokio::task::spawn_blocking(move || recognise(&engine, &audio16k, &speakers, &abort)).await.map_err(
+                    |e| StageError {
+                        stage: Stage::Transcribe,
+                        transient: false,
+                        message: format!("recogniser crashed: {e}"),
+                    },
+                )??;
+            tracing::debug!(
+                stage = "transcribe",
+                seconds = t2.elapsed().as_secs_f64(),
+                segments = transcript.segments.len(),
+                language = %transcript.language,
+                "transcribed"
+            );
+            results.transcript = Some(transcript);
+            results.speaker_metrics = Some(metrics);
+            results.timings.transcribe_seconds = t2.elapsed().as_secs_f64();
+        }
+        if let (Some(analyzer), Some(transcript)) = (&self.analyzer, &results.transcript) {
+            // After whisper is done: the two never share the cores.
+            let t3 = Instant::now();
+            let _cores = self.inference.lock().await;
+            let analysis = analyzer.analyze(transcript).await?;
+            tracing::debug!(stage = "analyze", seconds = t3.elapsed().as_secs_f64(), engine = %analysis.engine, "analysed");
+            results.analysis = Some(analysis);
+            results.timings.analyze_seconds = t3.elapsed().as_secs_f64();
+        }
+        results.timings.fetch_seconds = (t1 - t0).as_secs_f64();
+        results.timings.pipeline_seconds = t0.elapsed().as_secs_f64();
+        Ok(results)
+    }
+}
+
+/// The file extension of an object key, as a decoder hint.
+fn extension(key: &str) -> Option<String> {
+    Path::new(key).extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase())
+}

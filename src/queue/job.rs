@@ -1,0 +1,199 @@
+//! What the queue hands out and takes back: a claimed [`Job`], the [`Lease`] that
+//! fences its completion, and the [`JobResults`] written in the completing
+//! transaction.
+//!
+//! # Job states
+//!
+//! ```text
+//!            enqueue (Laravel app / `callscribe enqueue`)
+//!                 │
+//!                 ▼            claim (worker): attempts += 1
+//!   ┌────────▶ pending ─────────────────────────────▶ processing ──┐
+//!   │  ▲          ▲   retry (worker, transient error,    │    │      │ complete (worker,
+//!   │  │          └─── attempts left, available_at = now + backoff)│      │ fenced, one txn)
+//!   │  │              release (worker shutdown: attempts -= 1)     │      ▼
+//!   │  └── rescue (maintenance: stale heartbeat, attempts left) ───┘   completed
+//!   │                                                  │
+//!   │ requeue --failed / reprocess (admin)             │ fail (worker: permanent error or
+//!   └──────────────────────────── failed ◀─────────────┘  attempts spent; maintenance: stale
+//!                                                          heartbeat and attempts spent)
+//! ```
+//!
+//! | state        | moved in by                                  | moved out by                      |
+//! |--------------|----------------------------------------------|-----------------------------------|
+//! | `pending`    | the Laravel app, `enqueue`, retry, release, rescue, `requeue`, `reprocess` | a worker's claim |
+//! | `processing` | a worker's claim                             | the holder (complete, retry, fail, release) or the rescuer |
+//! | `completed`  | the holder's fenced completion               | `reprocess` (admin)               |
+//! | `failed`     | the holder, or the rescuer when attempts are spent | `requeue --failed`, `reprocess` (admin) |
+//!
+//! A row is held by `(worker_id, attempts)`: every state change a worker makes is
+//! conditioned on both, so a worker whose row was rescued and claimed again can
+//! never write over the new holder's work.
+
+use serde::{Deserialize, Serialize};
+
+use crate::analyze::Analysis;
+use crate::asr::Transcript;
+use crate::audio::AudioQuality;
+use crate::diarize::metrics::CallMetrics;
+
+/// The four values of `processing_status` the Laravel app understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 4] = [JobState::Pending, JobState::Processing, JobState::Completed, JobState::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Processing => "processing",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+        }
+    }
+}
+
+/// A claimed recording.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub apex_id: Option<String>,
+    /// The object key of the audio in the bucket or local folder.
+    pub file_path: String,
+    pub priority: i32,
+    /// Attempts including this one.
+    pub attempts: u32,
+    /// The row's own limit, or the configured default when the row has none.
+    pub max_attempts: Option<u32>,
+    pub lease: Lease,
+}
+
+/// Proof of holding a row: completion and every other write by the holder is
+/// conditioned on the row still carrying this worker id and attempt number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub id: i64,
+    pub worker_id: String,
+    pub attempt: u32,
+}
+
+/// Everything a finished job writes, in one transaction with the status change.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct JobResults {
+    /// Audio quality figures; `None` only in queue tests that carry no audio.
+    pub audio: Option<AudioQuality>,
+    /// The transcript (`ai_call_transcriptions` + `ai_transcription_segments`);
+    /// `None` when transcription is switched off.
+    pub transcript: Option<Transcript>,
+    /// `ai_call_analyses.speaker_metrics`.
+    pub speaker_metrics: Option<CallMetrics>,
+    /// Summary, sentiment, quality, outcome (`ai_call_analyses`).
+    pub analysis: Option<Analysis>,
+    /// Where the time went (logged, not stored).
+    pub timings: StageTimings,
+}
+
+/// Seconds per stage of one job.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StageTimings {
+    pub fetch_seconds: f64,
+    /// Transcription and diarization (inference).
+    pub transcribe_seconds: f64,
+    /// The analysis engine (inference).
+    pub analyze_seconds: f64,
+    /// Everything from the start of the fetch to the end of the last stage.
+    pub pipeline_seconds: f64,
+}
+
+impl JobResults {
+    /// The `metadata` JSON of the transcription row.
+    pub fn transcript_metadata(&self) -> Option<serde_json::Value> {
+        let t = self.transcript.as_ref()?;
+        let text = t.full_text();
+        Some(serde_json::json!({
+            "code_mixed": crate::asr::is_code_mixed(&text),
+            "segments": t.segments.len(),
+            "dropped_no_speech_segments": t.dropped_no_speech,
+            "repetitions_cut": t.repetitions_cut,
+            "speakers": t.segments.iter().filter_map(|s| s.speaker.clone()).collect::<std::collections::BTreeSet<_>>(),
+        }))
+    }
+}
+
+/// A new row for `enqueue` (the Laravel app inserts its own the same way).
+#[derive(Debug, Clone, Default)]
+pub struct NewRecording {
+    pub apex_id: Option<String>,
+    pub file_path: String,
+    pub priority: i32,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Which rows `reprocess` picks.
+#[derive(Debug, Clone)]
+pub enum Selector {
+    Id(i64),
+    ApexId(String),
+}
+
+/// What one pass of the rescuer did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RescueCounts {
+    /// Rows whose holder stopped heartbeating, put back to `pending`.
+    pub requeued: u64,
+    /// Rows whose holder stopped heartbeating with no attempts left, now `failed`.
+    pub failed: u64,
+}
+
+/// Queue statistics for `callscribe stats`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub pending: u64,
+    pub processing: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// Pending rows whose retry time has not come yet (included in `pending`).
+    pub deferred: u64,
+    pub oldest_pending_age_seconds: Option<f64>,
+    pub completed_last_hour: u64,
+    pub failed_last_hour: u64,
+    pub top_errors: Vec<ErrorCount>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorCount {
+    pub error: String,
+    pub count: u64,
+}
+
+impl Stats {
+    pub fn set_count(&mut self, status: &str, n: u64) {
+        match status {
+            "pending" => self.pending = n,
+            "processing" => self.processing = n,
+            "completed" => self.completed = n,
+            "failed" => self.failed = n,
+            _ => {}
+        }
+    }
+}
+
+/// Cut an error message to what fits a TEXT column and reads well in `stats`.
+pub fn clip_error(msg: &str) -> String {
+    const MAX: usize = 2000;
+    if msg.len() <= MAX {
+        return msg.to_string();
+    }
+    let mut end = MAX;
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &msg[..end])
+}

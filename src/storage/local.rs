@@ -1,0 +1,107 @@
+//! A local folder as the bucket: the embedded default (`./recordings`).
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{validate_key, Storage, StorageError};
+
+pub struct LocalStorage {
+    root: PathBuf,
+}
+
+impl LocalStorage {
+    pub fn new(root: PathBuf) -> Self {
+        LocalStorage { root }
+    }
+
+    fn path_of(&self, key: &str) -> Result<PathBuf, StorageError> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+}
+
+fn io_error(key: &str, e: std::io::Error) -> StorageError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => StorageError::NotFound(key.to_string()),
+        std::io::ErrorKind::PermissionDenied => StorageError::Denied(key.to_string()),
+        _ => StorageError::Transient(format!("{key:?}: {e}")),
+    }
+}
+
+#[async_trait]
+impl Storage for LocalStorage {
+    async fn fetch(&self, key: &str, dest: &Path, max_bytes: u64) -> Result<u64, StorageError> {
+        let src = self.path_of(key)?;
+        let mut input = tokio::fs::File::open(&src).await.map_err(|e| io_error(key, e))?;
+        let meta = input.metadata().await.map_err(|e| io_error(key, e))?;
+        if meta.is_dir() {
+            return Err(StorageError::NotFound(key.to_string()));
+        }
+        if meta.is_file() && meta.len() > max_bytes {
+            return Err(StorageError::TooLarge { key: key.to_string(), limit: max_bytes });
+        }
+        let mut out =
+            tokio::fs::File::create(dest).await.map_err(|e| StorageError::Other(format!("temp file: {e}")))?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = input.read(&mut buf).await.map_err(|e| io_error(key, e))?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > max_bytes {
+                return Err(StorageError::TooLarge { key: key.to_string(), limit: max_bytes });
+            }
+            out.write_all(&buf[..n]).await.map_err(|e| StorageError::Other(format!("temp file: {e}")))?;
+        }
+        out.flush().await.map_err(|e| StorageError::Other(format!("temp file: {e}")))?;
+        Ok(total)
+    }
+
+    async fn put(&self, key: &str, src: &Path) -> Result<(), StorageError> {
+        let dest = self.path_of(key)?;
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(|e| io_error(key, e))?;
+        }
+        // Write beside and rename, so a worker never reads a half-copied file.
+        let tmp = dest.with_extension("part~");
+        tokio::fs::copy(src, &tmp).await.map_err(|e| io_error(key, e))?;
+        tokio::fs::rename(&tmp, &dest).await.map_err(|e| io_error(key, e))?;
+        Ok(())
+    }
+
+    async fn check(&self) -> Result<(), StorageError> {
+        tokio::fs::create_dir_all(&self.root)
+            .await
+            .map_err(|e| StorageError::Other(format!("folder {}: {e}", self.root.display())))?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("local folder {}", self.root.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn put_fetch_limit_and_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStorage::new(dir.path().join("rec"));
+        store.check().await.unwrap();
+        let src = dir.path().join("a.wav");
+        std::fs::write(&src, vec![7u8; 1000]).unwrap();
+        store.put("2025/12/05/a.wav", &src).await.unwrap();
+        let dest = dir.path().join("out");
+        assert_eq!(store.fetch("2025/12/05/a.wav", &dest, 1000).await.unwrap(), 1000);
+        assert_eq!(std::fs::read(&dest).unwrap(), vec![7u8; 1000]);
+        assert!(matches!(store.fetch("2025/12/05/a.wav", &dest, 999).await, Err(StorageError::TooLarge { .. })));
+        assert!(matches!(store.fetch("nope.wav", &dest, 10).await, Err(StorageError::NotFound(_))));
+        assert!(matches!(store.fetch("../a.wav", &dest, 10).await, Err(StorageError::InvalidKey(_))));
+    }
+}

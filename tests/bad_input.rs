@@ -1,0 +1,124 @@
+//! A bad-input corpus generated here: each bad recording ends `failed` with a
+//! clear `last_error`, and the worker goes on to process the good rows queued
+//! after it. Run through the real binary on every database.
+
+mod common;
+
+use callscribe::queue::NewRecording;
+use common::{row, Env, Kind};
+
+/// A WAV header that declares `data_len` bytes of 16-bit mono 8 kHz audio,
+/// followed by `actual` bytes of it.
+fn wav_header(data_len: u32, actual: usize) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&data_len.saturating_add(36).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    v.extend_from_slice(&1u16.to_le_bytes()); // mono
+    v.extend_from_slice(&8000u32.to_le_bytes());
+    v.extend_from_slice(&16000u32.to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data_len.to_le_bytes());
+    v.extend((0..actual).map(|i| (i % 251) as u8));
+    v
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut seed = 0x9e3779b9u32;
+    (0..n)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed >> 24) as u8
+        })
+        .collect()
+}
+
+async fn corpus(kind: Kind) {
+    let env = Env::new(kind, &format!("bad_input_{kind:?}")).await;
+    let q = env.queue().await;
+    let good = common::wav(8000, 1, 1.0);
+    let mut truncated = good.clone();
+    truncated.truncate(good.len() / 3);
+
+    // (key, bytes or None for a missing object, what last_error must say)
+    let cases: Vec<(&str, Option<Vec<u8>>, &str)> = vec![
+        ("empty.wav", Some(Vec::new()), "empty"),
+        ("truncated.wav", Some(truncated), "truncated"),
+        ("header-only.wav", Some(good[..20].to_vec()), "truncated"),
+        ("random.mp3", Some(random_bytes(64 * 1024)), "not audio"),
+        ("zero-length.wav", Some(wav_header(0, 0)), "no samples"),
+        ("gigabytes.wav", Some(wav_header(4_000_000_000, 16_000)), "too long"),
+        ("voice.amr", Some(b"#!AMR\n\x3c\x91\x17\x16\xbe\x66\x78\x00\x00\x00\x00\x00\x00".to_vec()), "AMR-NB"),
+        (
+            "notes.txt",
+            Some(b"this is not audio at all, just some text\n".repeat(50)),
+            "not a recognised audio container",
+        ),
+        ("missing/object.wav", None, "not found"),
+        ("../../etc/passwd", None, "not allowed"),
+    ];
+    let mut ids = Vec::new();
+    for (key, bytes, _) in &cases {
+        let id = match bytes {
+            Some(b) => env.enqueue_bytes(q.as_ref(), key, b).await,
+            None => q.enqueue(&NewRecording { file_path: key.to_string(), ..Default::default() }).await.unwrap(),
+        };
+        ids.push(id);
+        // A good row after every bad one: the worker must reach it.
+        ids.push(env.enqueue_bytes(q.as_ref(), &format!("good-after-{id}.wav"), &good).await);
+    }
+    let (code, out, err) = env.cli(&["run", "--drain"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    for (i, (key, _, expect)) in cases.iter().enumerate() {
+        let bad = row(q.as_ref(), ids[2 * i]).await;
+        assert_eq!(bad.status, "failed", "{key}: {bad:?}");
+        assert_eq!(bad.attempts, 1, "{key}: a permanent error is not retried: {bad:?}");
+        let e = bad.last_error.clone().unwrap_or_default();
+        assert!(e.to_lowercase().contains(&expect.to_lowercase()), "{key}: last_error {e:?} should say {expect:?}");
+        assert_eq!(bad.analyses, 0, "{key}: no results for a failed row");
+        let next = row(q.as_ref(), ids[2 * i + 1]).await;
+        assert_eq!((next.status.as_str(), next.analyses), ("completed", 1), "good row after {key}: {next:?}");
+    }
+    // The worker said what it did, and nothing in its logs leaks the database URL.
+    assert!(out.contains(&format!("{} completed, {} failed", cases.len(), cases.len())), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_sqlite() {
+    corpus(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_postgres() {
+    corpus(Kind::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_mariadb() {
+    corpus(Kind::Mysql).await
+}
+
+/// A database that is down: the worker exits with a clear error instead of
+/// hanging in batch mode, and the message carries no password.
+#[test]
+fn dead_database_is_reported_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callscribe"))
+        .args(["stats"])
+        .env("CALLSCRIBE_DATABASE__URL", "postgres://app:hunter2@127.0.0.1:1/calls")
+        .env("CALLSCRIBE_DATABASE__CONNECT_TIMEOUT", "2s")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("postgres://app:***@127.0.0.1:1/calls"), "{err}");
+    assert!(!err.contains("hunter2"), "password leaked: {err}");
+}

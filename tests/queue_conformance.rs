@@ -1,0 +1,384 @@
+//! One conformance suite, run against real PostgreSQL, real MariaDB and SQLite:
+//! concurrency (exactly once, none lost), a SIGKILLed worker process rescued,
+//! fencing, backoff and max attempts, graceful shutdown, admin commands.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use callscribe::queue::maintenance::{Rescuer, RescuerConfig};
+use callscribe::queue::{JobResults, NewRecording, QueueError, Selector};
+use callscribe::storage;
+use callscribe::worker::{RunMode, Worker};
+use common::{row, wait_exit, wait_for, Env, Kind};
+use tokio_util::sync::CancellationToken;
+
+async fn worker_for(env: &Env, id: &str) -> Worker {
+    let mut raw = env.raw_config();
+    raw.worker.id = id.into();
+    let cfg = raw.validate().unwrap();
+    let q = callscribe::queue::connect(&cfg.database).await.unwrap();
+    let store = storage::open(&cfg.storage).await.unwrap();
+    let pipeline = Arc::new(callscribe::app::pipeline_for(&cfg, store).await.unwrap());
+    Worker::new(q, pipeline, cfg.worker, cfg.retry)
+}
+
+/// 4 workers, each with its own connection pool, over 1,000 rows: every row is
+/// completed, claimed exactly once (attempts = 1), with exactly one result row.
+async fn four_workers_complete_every_row_exactly_once(kind: Kind) {
+    let env = Env::new(kind, &format!("four_workers_{kind:?}")).await;
+    let q = env.queue().await;
+    let audio = common::wav(8000, 1, 0.05);
+    std::fs::write(env.recordings().join("tiny.wav"), &audio).unwrap();
+    const N: usize = 1000;
+    for i in 0..N {
+        q.enqueue(&NewRecording {
+            file_path: "tiny.wav".into(),
+            apex_id: Some(format!("call-{i}")),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    // Connect all four first, then start them together.
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        workers.push(worker_for(&env, &format!("w{w}")).await);
+    }
+    let handles: Vec<_> = workers
+        .into_iter()
+        .map(|worker| tokio::spawn(async move { worker.run(RunMode::Drain, CancellationToken::new()).await.unwrap() }))
+        .collect();
+    let mut total = 0;
+    let mut per_worker = Vec::new();
+    for h in handles {
+        let s = h.await.unwrap();
+        assert_eq!((s.failed, s.retried, s.lease_lost, s.abandoned), (0, 0, 0, 0), "{s:?}");
+        total += s.completed;
+        per_worker.push(s.completed);
+    }
+    assert_eq!(total, N as u64, "completions reported by the workers: {per_worker:?}");
+    let rows = q.list(None, 10 * N as u32).await.unwrap();
+    assert_eq!(rows.len(), N);
+    let mut by_worker: HashMap<String, usize> = HashMap::new();
+    for r in &rows {
+        assert_eq!(r.status, "completed", "{r:?}");
+        assert_eq!(r.attempts, 1, "claimed more than once: {r:?}");
+        assert_eq!(r.analyses, 1, "result rows: {r:?}");
+        assert!((r.duration.unwrap() - 0.05).abs() < 1e-6, "{r:?}");
+        *by_worker.entry(r.worker_id.clone().unwrap()).or_default() += 1;
+    }
+    // More than one worker took part (SKIP LOCKED let them proceed side by side).
+    assert!(by_worker.len() >= 2, "work shares {by_worker:?}");
+}
+
+/// A worker process killed with SIGKILL mid-job: its row is rescued once its
+/// heartbeat is stale, then completed exactly once by another process.
+async fn killed_worker_process_is_rescued(kind: Kind) {
+    let env = Env::new(kind, &format!("sigkill_{kind:?}")).await;
+    let q = env.queue().await;
+    let fifo = env.recordings().join("slow.wav");
+    common::mkfifo(&fifo);
+    let id = q.enqueue(&NewRecording { file_path: "slow.wav".into(), ..Default::default() }).await.unwrap();
+    let mut victim = env.spawn(&["run", "--worker-id", "victim"], &[]);
+    wait_for(q.as_ref(), id, Duration::from_secs(20), "victim claims", |r| r.status == "processing").await;
+    common::signal(&victim, libc::SIGKILL);
+    wait_exit(&mut victim, Duration::from_secs(5)).expect("victim is gone");
+    let r = row(q.as_ref(), id).await;
+    assert_eq!((r.status.as_str(), r.worker_id.as_deref(), r.attempts), ("processing", Some("victim"), 1));
+
+    // The download finally has data.
+    std::fs::remove_file(&fifo).unwrap();
+    std::fs::write(&fifo, common::wav(8000, 1, 1.0)).unwrap();
+
+    let rescuer = Rescuer::new(
+        q.clone(),
+        RescuerConfig {
+            stale_after: Duration::from_secs(1),
+            interval: Duration::from_secs(1),
+            default_max_attempts: 5,
+        },
+    );
+    assert_eq!(rescuer.run_once().await.unwrap().requeued, 0, "a fresh heartbeat is not stale");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let counts = rescuer.run_once().await.unwrap();
+    assert_eq!((counts.requeued, counts.failed), (1, 0));
+    let r = row(q.as_ref(), id).await;
+    assert_eq!(r.status, "pending");
+    assert!(r.last_error.as_deref().unwrap().contains("victim stopped heartbeating"), "{r:?}");
+
+    let (code, out, err) = env.cli(&["run", "--drain", "--worker-id", "rescuer"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let r = row(q.as_ref(), id).await;
+    assert_eq!(
+        (r.status.as_str(), r.worker_id.as_deref(), r.attempts, r.analyses),
+        ("completed", Some("rescuer"), 2, 1)
+    );
+    assert_eq!(r.last_error, None);
+}
+
+/// A worker whose lease was rescued and re-claimed can neither complete, nor
+/// heartbeat, nor fail, nor hand back the row; the new holder can.
+async fn fencing_stops_a_worker_that_lost_its_lease(kind: Kind) {
+    let env = Env::new(kind, &format!("fencing_{kind:?}")).await;
+    let q = env.queue().await;
+    let id = q.enqueue(&NewRecording { file_path: "x.wav".into(), ..Default::default() }).await.unwrap();
+    let a = q.claim("A", 1).await.unwrap().pop().unwrap();
+    assert!(q.claim("B", 1).await.unwrap().is_empty(), "a held row is not claimable");
+    assert!(q.heartbeat(&a.lease).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(q.rescue_stale(Duration::from_millis(10), 5).await.unwrap().requeued, 1);
+    let b = q.claim("B", 1).await.unwrap().pop().unwrap();
+    assert_eq!((b.id, b.attempts), (id, 2));
+
+    let results = JobResults::default();
+    assert!(matches!(q.complete(&a.lease, &results).await, Err(QueueError::LeaseLost { .. })));
+    assert!(!q.heartbeat(&a.lease).await.unwrap());
+    assert!(!q.fail(&a.lease, "late failure").await.unwrap());
+    assert!(!q.release(&a.lease).await.unwrap());
+    assert!(!q.retry(&a.lease, "late", Duration::ZERO).await.unwrap());
+    // Same worker id, older attempt: still fenced.
+    let mut stale_b = b.lease.clone();
+    stale_b.attempt -= 1;
+    assert!(matches!(q.complete(&stale_b, &results).await, Err(QueueError::LeaseLost { .. })));
+
+    q.complete(&b.lease, &results).await.unwrap();
+    let r = row(q.as_ref(), id).await;
+    assert_eq!((r.status.as_str(), r.worker_id.as_deref()), ("completed", Some("B")));
+    assert!(matches!(q.complete(&b.lease, &results).await, Err(QueueError::LeaseLost { .. })), "completes once");
+}
+
+/// Retry sets a not-before time; claims respect it and priority; a transient
+/// failure on the last attempt fails the row for good.
+async fn backoff_priority_and_max_attempts(kind: Kind) {
+    let env = Env::new(kind, &format!("backoff_{kind:?}")).await;
+    let q = env.queue().await;
+    let low = q.enqueue(&NewRecording { file_path: "a.wav".into(), ..Default::default() }).await.unwrap();
+    let high =
+        q.enqueue(&NewRecording { file_path: "b.wav".into(), priority: 10, ..Default::default() }).await.unwrap();
+    let first = q.claim("w", 1).await.unwrap().pop().unwrap();
+    assert_eq!(first.id, high, "higher priority first");
+    let second = q.claim("w", 1).await.unwrap().pop().unwrap();
+    assert_eq!(second.id, low);
+
+    assert!(q.retry(&first.lease, "attempt 1 of 5: storage unavailable", Duration::from_millis(1500)).await.unwrap());
+    let r = row(q.as_ref(), high).await;
+    assert_eq!((r.status.as_str(), r.attempts), ("pending", 1));
+    assert!(q.claim("w", 5).await.unwrap().is_empty(), "not claimable before its retry time");
+    assert_eq!(q.stats().await.unwrap().deferred, 1);
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let again = q.claim("w", 5).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (high, 2));
+
+    // Through the worker: a download that never finishes times out (transient)
+    // on every attempt; with 3 attempts the row ends failed with the reason.
+    let fifo_env = Env::new(kind, &format!("maxatt_{kind:?}")).await;
+    let fq = fifo_env.queue().await;
+    common::mkfifo(&fifo_env.recordings().join("never.wav"));
+    let id = fq.enqueue(&NewRecording { file_path: "never.wav".into(), ..Default::default() }).await.unwrap();
+    // Each drain: a 300 ms job timeout, 3 attempts, 100–400 ms backoff.
+    let drain = || {
+        fifo_env
+            .command(&["run", "--drain"])
+            .env("CALLSCRIBE_WORKER__JOB_TIMEOUT", "300ms")
+            .env("CALLSCRIBE_RETRY__MAX_ATTEMPTS", "3")
+            .env("CALLSCRIBE_RETRY__BACKOFF_BASE", "200ms")
+            .env("CALLSCRIBE_RETRY__BACKOFF_MAX", "400ms")
+            .output()
+            .unwrap()
+    };
+    let out = drain();
+    let (code, err) = (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert_eq!(code, Some(0), "{err}");
+    let r = row(fq.as_ref(), id).await;
+    assert_eq!(r.status, "pending", "drain leaves the deferred retry: {r:?}");
+    let e = r.last_error.as_deref().unwrap();
+    assert!(e.starts_with("attempt ") && e.contains(" of 3: timed out"), "{r:?}");
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        let out = drain();
+        assert!(out.status.success());
+        if row(fq.as_ref(), id).await.status == "failed" {
+            break;
+        }
+    }
+    let r = row(fq.as_ref(), id).await;
+    assert_eq!((r.status.as_str(), r.attempts), ("failed", 3), "{r:?}");
+    let e = r.last_error.unwrap();
+    assert!(e.contains("gave up after 3 attempts") && e.contains("timed out"), "{e}");
+    unblock(&fifo_env.recordings().join("never.wav"));
+}
+
+/// Open a FIFO for writing without blocking, releasing any reader stuck on it.
+fn unblock(path: &std::path::Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(path);
+}
+
+/// SIGTERM: a job that finishes within the grace period completes; one that
+/// does not is handed back to `pending` without spending its attempt.
+async fn graceful_shutdown(kind: Kind) {
+    let env = Env::new(kind, &format!("shutdown_{kind:?}")).await;
+    let q = env.queue().await;
+
+    // 1. Hand back: the download never finishes.
+    let fifo = env.recordings().join("stuck.wav");
+    common::mkfifo(&fifo);
+    let id = q.enqueue(&NewRecording { file_path: "stuck.wav".into(), ..Default::default() }).await.unwrap();
+    let mut w = env.spawn(&["run", "--worker-id", "graceful"], &[("CALLSCRIBE_WORKER__SHUTDOWN_GRACE", "1s")]);
+    wait_for(q.as_ref(), id, Duration::from_secs(20), "claim", |r| r.status == "processing").await;
+    let t = std::time::Instant::now();
+    common::signal(&w, libc::SIGTERM);
+    let code = wait_exit(&mut w, Duration::from_secs(10)).expect("exits after the grace period");
+    assert_eq!(code, 0);
+    assert!(t.elapsed() < Duration::from_secs(6), "took {:?}", t.elapsed());
+    let r = row(q.as_ref(), id).await;
+    assert_eq!((r.status.as_str(), r.attempts), ("pending", 0), "handed back, attempt not spent: {r:?}");
+    unblock(&fifo);
+
+    // 2. Finish within grace: the data arrives after SIGTERM.
+    std::fs::remove_file(&fifo).unwrap();
+    common::mkfifo(&fifo);
+    let mut w = env.spawn(&["run", "--worker-id", "graceful2"], &[("CALLSCRIBE_WORKER__SHUTDOWN_GRACE", "20s")]);
+    wait_for(q.as_ref(), id, Duration::from_secs(20), "claim", |r| r.status == "processing").await;
+    common::signal(&w, libc::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::write(&fifo, common::wav(8000, 1, 0.5)).unwrap();
+    let code = wait_exit(&mut w, Duration::from_secs(20)).expect("exits once the job is done");
+    assert_eq!(code, 0);
+    let r = row(q.as_ref(), id).await;
+    assert_eq!((r.status.as_str(), r.attempts, r.analyses), ("completed", 1, 1), "{r:?}");
+    assert!(q.claim("other", 1).await.unwrap().is_empty(), "nothing left after shutdown");
+}
+
+/// The admin commands, through the real binary.
+async fn admin_commands(kind: Kind) {
+    let env = Env::new(kind, &format!("admin_{kind:?}")).await;
+    let q = env.queue().await;
+    let good = common::wav(8000, 1, 0.5);
+    let a = env.enqueue_bytes(q.as_ref(), "a.wav", &good).await;
+    let b = env.enqueue_bytes(q.as_ref(), "b.wav", b"").await; // fails: empty
+    let c = q
+        .enqueue(&NewRecording { file_path: "c.wav".into(), apex_id: Some("APX-7".into()), ..Default::default() })
+        .await
+        .unwrap();
+    std::fs::write(env.recordings().join("c.wav"), &good).unwrap();
+
+    let (code, out, err) = env.cli(&["run", "--drain"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 completed, 1 failed"), "{out}");
+
+    let (code, out, _) = env.cli(&["stats", "--json"]);
+    assert_eq!(code, 0);
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((s["completed"].as_u64(), s["failed"].as_u64(), s["pending"].as_u64()), (Some(2), Some(1), Some(0)));
+    assert_eq!(s["completed_last_hour"].as_u64(), Some(2));
+    assert!(s["top_errors"][0]["error"].as_str().unwrap().contains("empty"), "{s}");
+    let (_, text, _) = env.cli(&["stats"]);
+    assert!(text.contains("failed") && text.contains("top errors"), "{text}");
+
+    // requeue --failed --id: the failed row comes back with fresh attempts.
+    std::fs::write(env.recordings().join("b.wav"), &good).unwrap();
+    let (code, out, _) = env.cli(&["requeue", "--failed", "--id", &b.to_string()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("requeued 1"), "{out}");
+    let r = row(q.as_ref(), b).await;
+    assert_eq!((r.status.as_str(), r.attempts, r.last_error.as_deref()), ("pending", 0, None));
+    let (code, _, _) = env.cli(&["requeue", "--failed", "--id", &a.to_string()]);
+    assert_ne!(code, 0, "a completed row is not requeued by --failed");
+
+    // reprocess --apex-id: results are replaced, not duplicated.
+    let (code, out, _) = env.cli(&["reprocess", "--apex-id", "APX-7"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(row(q.as_ref(), c).await.status, "pending");
+    let (code, out, err) = env.cli(&["run", "--drain"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for id in [a, b, c] {
+        let r = row(q.as_ref(), id).await;
+        assert_eq!((r.status.as_str(), r.analyses), ("completed", 1), "{r:?}");
+    }
+    let (code, _, err) = env.cli(&["reprocess", "--id", "999999"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no matching row"), "{err}");
+
+    // reset-stuck: a row held by a vanished worker goes back to pending.
+    let d = q.enqueue(&NewRecording { file_path: "a.wav".into(), ..Default::default() }).await.unwrap();
+    let held = q.claim("ghost", 1).await.unwrap();
+    assert_eq!(held[0].id, d);
+    let (code, out, _) = env.cli(&["reset-stuck", "--older-than", "1h"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("reset 0"), "a fresh heartbeat is not stuck: {out}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (code, out, _) = env.cli(&["reset-stuck", "--older-than", "1s"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("reset 1"), "{out}");
+    assert_eq!(row(q.as_ref(), d).await.status, "pending");
+    let (code, _, err) = env.cli(&["reset-stuck", "--older-than", "soon"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("soon"), "{err}");
+
+    // Selector by id works the same as by apex id.
+    assert_eq!(q.reprocess(&Selector::Id(a)).await.unwrap(), 1);
+}
+
+/// The rescuer fails a row whose holder died on its last attempt.
+async fn rescue_fails_when_attempts_are_spent(kind: Kind) {
+    let env = Env::new(kind, &format!("rescue_fail_{kind:?}")).await;
+    let q = env.queue().await;
+    let id = q.enqueue(&NewRecording { file_path: "a.wav".into(), ..Default::default() }).await.unwrap();
+    for attempt in 1..=2u32 {
+        let j = q.claim("dies", 1).await.unwrap().pop().expect("claimable");
+        assert_eq!(j.attempts, attempt);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let c = q.rescue_stale(Duration::from_millis(10), 2).await.unwrap();
+        let expect = if attempt < 2 { (1, 0) } else { (0, 1) };
+        assert_eq!((c.requeued, c.failed), expect);
+    }
+    let r = row(q.as_ref(), id).await;
+    assert_eq!(r.status, "failed");
+    assert!(r.last_error.unwrap().contains("attempt 2 of 2"));
+}
+
+macro_rules! conformance {
+    ($name:ident, $kind:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn four_workers_complete_every_row_exactly_once() {
+                super::four_workers_complete_every_row_exactly_once($kind).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn killed_worker_process_is_rescued() {
+                super::killed_worker_process_is_rescued($kind).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn fencing_stops_a_worker_that_lost_its_lease() {
+                super::fencing_stops_a_worker_that_lost_its_lease($kind).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn backoff_priority_and_max_attempts() {
+                super::backoff_priority_and_max_attempts($kind).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn graceful_shutdown() {
+                super::graceful_shutdown($kind).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn admin_commands() {
+                super::admin_commands($kind).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn rescue_fails_when_attempts_are_spent() {
+                super::rescue_fails_when_attempts_are_spent($kind).await
+            }
+        }
+    };
+}
+
+conformance!(postgres, Kind::Postgres);
+conformance!(mariadb, Kind::Mysql);
+conformance!(sqlite, Kind::Sqlite);

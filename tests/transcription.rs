@@ -1,0 +1,444 @@
+//! Transcription end to end with a real model (tiny.en, converted from the PyPI
+//! package by scripts/fetch-models.sh) on speech made here with espeak-ng:
+//! a stereo call (agent and customer each on their own leg, 16 kHz) and the
+//! same call as mono 8 kHz µ-law telephone audio, enqueued and processed by
+//! `run --drain` on SQLite, PostgreSQL and MariaDB; the converter checked
+//! against what whisper.cpp loads; SIGTERM during a long transcription.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use callscribe::asr::{wer, AsrConfig, WhisperEngine};
+use callscribe::audio::resample::resample;
+use common::{row, wait_exit, wait_for, Env, Kind};
+
+/// The script: (speaker, line). Agent and customer speak in turns.
+const SCRIPT: &[(&str, &str)] = &[
+    ("agent", "Good morning, this is Priya calling from Apex Finance about your loan account."),
+    ("customer", "Yes, I know. I will pay the instalment on Friday."),
+    ("agent", "Thank you. Can you confirm the amount of five thousand rupees?"),
+    ("customer", "Yes, five thousand rupees on Friday."),
+    ("agent", "Thank you for your time. Have a good day."),
+];
+
+/// Word error rate bound for tiny.en (q8_0) on this synthetic speech. Measured
+/// with greedy decoding (deterministic): 16 kHz stereo legs 0.184, 8 kHz µ-law
+/// mono 0.224 — most of it is not mishearing but writing: whisper writes "5,000"
+/// for "five thousand" and spells "instalment" and "Priya" its own way, and this
+/// scorer does not normalise numbers. A broken pipeline (wrong sample rate, the
+/// wrong channel, a lost or doubled window) scores far above 0.5, so 0.35 keeps
+/// a margin for thread-order float differences while still catching those.
+const WER_BOUND: f64 = 0.35;
+
+/// whisper's thread pool slows down many times over when another busy thread
+/// shares its cores: the model tests here run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn models_dir() -> PathBuf {
+    std::env::var("CALLSCRIBE_TEST_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+}
+
+/// `callscribe-llm` in the same target directory (built by `cargo test --workspace`).
+fn llm_bin() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_callscribe")).with_file_name("callscribe-llm");
+    assert!(bin.exists(), "{} missing: build the workspace (cargo test --workspace)", bin.display());
+    bin
+}
+
+pub fn model(name: &str) -> PathBuf {
+    let p = models_dir().join(format!("ggml-{name}.bin"));
+    assert!(p.exists(), "{} missing: run scripts/fetch-models.sh (.ci/run does)", p.display());
+    p
+}
+
+/// espeak-ng speech as 16 kHz f32.
+fn speak(voice: &str, text: &str, dir: &Path) -> Vec<f32> {
+    let out = dir.join(format!("tts-{}.wav", rand_tag()));
+    let st = Command::new("espeak-ng")
+        .args(["-v", voice, "-s", "150", "-w"])
+        .arg(&out)
+        .arg(text)
+        .status()
+        .expect("espeak-ng is needed (apt-get install espeak-ng; .ci/run installs it)");
+    assert!(st.success());
+    let mut r = hound::WavReader::open(&out).unwrap();
+    let rate = r.spec().sample_rate;
+    let x: Vec<f32> = r.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect();
+    resample(&[x], rate, 16000).unwrap().remove(0)
+}
+
+fn rand_tag() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed) * 1000 + std::process::id() as u64
+}
+
+/// The call: per-leg 16 kHz audio plus the reference turns `(start, end, speaker)`.
+struct Call {
+    agent: Vec<f32>,
+    customer: Vec<f32>,
+    turns: Vec<(f64, f64, String)>,
+}
+
+fn make_call(dir: &Path) -> Call {
+    let mut agent = Vec::new();
+    let mut customer = Vec::new();
+    let mut turns = Vec::new();
+    let pause = vec![0.0f32; 16000 * 6 / 10];
+    for (who, line) in SCRIPT {
+        let voice = if *who == "agent" { "en-us" } else { "en-gb+m3" };
+        let speech = speak(voice, line, dir);
+        let start = agent.len();
+        let (mine, other) = if *who == "agent" { (&mut agent, &mut customer) } else { (&mut customer, &mut agent) };
+        mine.extend_from_slice(&speech);
+        other.extend(std::iter::repeat_n(0.0, speech.len()));
+        agent.extend_from_slice(&pause);
+        customer.extend_from_slice(&pause);
+        // Reference turn: the voiced part of the utterance.
+        let r = callscribe::audio::vad::speech_regions(&speech, 16000, 1.0);
+        let (a, b) = (r.first().map_or(0.0, |r| r.start), r.last().map_or(0.0, |r| r.end));
+        turns.push((start as f64 / 16000.0 + a, start as f64 / 16000.0 + b, who.to_string()));
+    }
+    Call { agent, customer, turns }
+}
+
+fn write_mono_16k(samples: &[f32], path: &Path) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for s in samples {
+        w.write_sample((s * 32767.0) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+fn write_stereo_16k(call: &Call, path: &Path) {
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for (a, c) in call.agent.iter().zip(&call.customer) {
+        w.write_sample((a * 32767.0) as i16).unwrap();
+        w.write_sample((c * 32767.0) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// Mono telephone audio: both legs mixed, band-limited 300–3400 Hz, 8 kHz µ-law.
+fn write_mono_8k_mulaw(call: &Call, path: &Path, dir: &Path) {
+    let tmp = dir.join("mix16k.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&tmp, spec).unwrap();
+    for (a, c) in call.agent.iter().zip(&call.customer) {
+        w.write_sample(((a + c) * 32767.0) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let st = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(&tmp)
+        .args(["-af", "highpass=f=300,lowpass=f=3400", "-ar", "8000", "-c:a", "pcm_mulaw"])
+        .arg(path)
+        .status()
+        .expect("ffmpeg");
+    assert!(st.success());
+}
+
+fn script_text(who: Option<&str>) -> String {
+    SCRIPT.iter().filter(|(w, _)| who.is_none_or(|x| x == *w)).map(|(_, l)| *l).collect::<Vec<_>>().join(" ")
+}
+
+// The guard only serialises these tests (whisper's pool must not share cores);
+// nothing else takes the lock, so holding it across awaits cannot deadlock.
+#[allow(clippy::await_holding_lock)]
+async fn end_to_end(kind: Kind) {
+    let _serial = serial();
+    let env = Env::new(kind, &format!("asr_e2e_{kind:?}")).await;
+    let q = env.queue().await;
+    let call = make_call(env.dir.path());
+    let stereo = env.recordings().join("stereo.wav");
+    let mono = env.recordings().join("mono-8k.wav");
+    write_stereo_16k(&call, &stereo);
+    write_mono_8k_mulaw(&call, &mono, env.dir.path());
+    let s_id = env.enqueue_bytes(q.as_ref(), "stereo.wav", &std::fs::read(&stereo).unwrap()).await;
+    let m_id = env.enqueue_bytes(q.as_ref(), "mono-8k.wav", &std::fs::read(&mono).unwrap()).await;
+
+    // The whole daemon: whisper, then the LLM process (real GGUF model).
+    let out = env
+        .command(&["run", "--drain"])
+        .env("CALLSCRIBE_ASR__ENABLED", "true")
+        .env("CALLSCRIBE_ASR__MODEL", model("tiny.en"))
+        .env("CALLSCRIBE_ASR__THREADS", "2")
+        .env("CALLSCRIBE_ANALYSIS__ENGINE", "llama")
+        .env("CALLSCRIBE_ANALYSIS__MODEL", models_dir().join("smollm2-135m-instruct.gguf"))
+        .env("CALLSCRIBE_ANALYSIS__LLM_BIN", llm_bin())
+        .env("CALLSCRIBE_ANALYSIS__CTX", "4096")
+        .env("CALLSCRIBE_ANALYSIS__THREADS", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for line in SCRIPT {
+        assert!(!err.contains(line.1), "transcript text in the logs");
+    }
+
+    // Stereo: speakers are the channels; each leg's words are that speaker's lines.
+    let r = row(q.as_ref(), s_id).await;
+    assert_eq!(r.status, "completed", "{r:?}");
+    let res = q.results(s_id).await.unwrap();
+    let t = res.transcript.expect("transcription row");
+    assert_eq!(t.language.as_deref(), Some("en"));
+    let w = wer(&script_text(None), &t.full_transcript);
+    eprintln!("{kind:?} stereo 16 kHz WER {w:.3}");
+    assert!(w < WER_BOUND, "stereo WER {w:.3}: {:?}", t.full_transcript);
+    for who in ["agent", "customer"] {
+        let said: Vec<&str> =
+            t.segments.iter().filter(|s| s.speaker.as_deref() == Some(who)).map(|s| s.text.as_str()).collect();
+        let w = wer(&script_text(Some(who)), &said.join(" "));
+        assert!(w < WER_BOUND, "{who} leg WER {w:.3}: {said:?}");
+    }
+    let mut last = -1i64;
+    for s in &t.segments {
+        assert!(s.index > last, "segments in order");
+        last = s.index;
+        // Each segment lies within one reference turn of its speaker (±0.5 s).
+        let mid = (s.start + s.end) / 2.0;
+        let turn = call.turns.iter().find(|(a, b, _)| mid >= a - 0.5 && mid <= b + 0.5).expect("segment inside a turn");
+        assert_eq!(s.speaker.as_deref(), Some(turn.2.as_str()), "{s:?}");
+        for word in s.words.as_array().unwrap() {
+            let (ws, we) = (word["start"].as_f64().unwrap(), word["end"].as_f64().unwrap());
+            assert!(ws >= s.start - 1e-6 && we <= s.end + 1e-6 && ws <= we, "word {word} outside {s:?}");
+        }
+    }
+    let stereo_segments = t.segments.len();
+    // The analysis row: engine and model recorded, label and scores in range.
+    assert_eq!(res.engine.as_deref(), Some("llama.cpp"));
+    assert_eq!(res.model_name.as_deref(), Some("smollm2-135m-instruct.gguf"));
+    assert!(res.summary.as_deref().is_some_and(|s| !s.is_empty()));
+    assert!(matches!(res.sentiment_label.as_deref(), Some("positive" | "neutral" | "negative")));
+    assert!(res.quality_score.is_some_and(|q| (0.0..=100.0).contains(&q)));
+    assert!(res.outcome.is_some());
+    let m = res.speaker_metrics.expect("speaker metrics");
+    for who in ["agent", "customer"] {
+        assert!(m["speakers"][who]["talk_seconds"].as_f64().unwrap() > 2.0, "{m}");
+        assert!(m["speakers"][who]["words_per_minute"].as_f64().unwrap() > 60.0, "{m}");
+    }
+    assert_eq!(m["speakers"]["agent"]["turns"].as_u64(), Some(3), "{m}");
+    assert!(m["first_response_latency_seconds"].as_f64().unwrap() < 2.0, "{m}");
+
+    // Mono 8 kHz µ-law: the text survives the telephone band.
+    let r = row(q.as_ref(), m_id).await;
+    assert_eq!(r.status, "completed", "{r:?}");
+    let t = q.results(m_id).await.unwrap().transcript.unwrap();
+    let w = wer(&script_text(None), &t.full_transcript);
+    eprintln!("{kind:?} mono 8 kHz µ-law WER {w:.3}");
+    assert!(w < WER_BOUND, "8 kHz mono WER {w:.3}: {:?}", t.full_transcript);
+    assert!(t.segments.iter().all(|s| s.speaker.as_deref().is_some_and(|x| x.starts_with("speaker_"))));
+    assert_eq!(t.metadata.as_ref().unwrap()["code_mixed"], false);
+
+    // Reprocessing replaces the transcript, never duplicates it.
+    let (code, _, _) = env.cli(&["reprocess", "--id", &s_id.to_string()]);
+    assert_eq!(code, 0);
+    let out = env
+        .command(&["run", "--drain"])
+        .env("CALLSCRIBE_ASR__ENABLED", "true")
+        .env("CALLSCRIBE_ASR__MODEL", model("tiny.en"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let again = q.results(s_id).await.unwrap().transcript.unwrap();
+    assert_eq!(again.segments.len(), stereo_segments, "segments replaced, not added");
+    assert_eq!(row(q.as_ref(), s_id).await.analyses, 1);
+    let (code, shown, _) = env.cli(&["show", "--id", &s_id.to_string()]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        shown.matches("agent:").count(),
+        again.segments.iter().filter(|s| s.speaker.as_deref() == Some("agent")).count(),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_sqlite() {
+    end_to_end(Kind::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_postgres() {
+    end_to_end(Kind::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_mariadb() {
+    end_to_end(Kind::Mysql).await
+}
+
+/// The converted model is what whisper.cpp expects: it loads (whisper.cpp
+/// checks every tensor's name and shape), its dimensions are tiny.en's, and it
+/// transcribes speech to the script.
+#[test]
+fn converted_model_loads_and_transcribes() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let path = model("tiny.en");
+    let hp = callscribe::models::read_ggml_header(&path).unwrap();
+    assert_eq!(
+        (hp.n_vocab, hp.n_audio_state, hp.n_audio_layer, hp.n_text_layer, hp.n_audio_head, hp.n_mels),
+        (51864, 384, 4, 4, 6, 80)
+    );
+    let engine = WhisperEngine::load(AsrConfig { model: path, threads: 2, ..Default::default() }).unwrap();
+    assert!(engine.model_name().contains("tiny.en"));
+    let line = "Please confirm your address for the delivery tomorrow morning.";
+    let speech = speak("en-us", line, dir.path());
+    let t = engine.transcribe(&speech, 0, &std::sync::atomic::AtomicBool::new(false)).unwrap();
+    assert!(wer(line, &t.full_text()) < WER_BOUND, "{:?}", t.full_text());
+    // Word timings are inside the audio and ordered.
+    let words: Vec<_> = t.segments.iter().flat_map(|s| s.words.iter()).collect();
+    assert!(words.len() >= 8);
+    assert!(words.windows(2).all(|w| w[0].start <= w[1].start + 1e-9));
+    assert!(words.last().unwrap().end <= speech.len() as f64 / 16000.0 + 0.01);
+    // Silence gives no text (no hallucinated "Thank you.").
+    let silence = vec![0.0f32; 16000 * 10];
+    let t = engine.transcribe(&silence, 0, &std::sync::atomic::AtomicBool::new(false)).unwrap();
+    assert!(t.segments.is_empty(), "{:?}", t.segments);
+}
+
+/// An abort flag set from outside stops a running transcription within a step.
+#[test]
+fn abort_flag_stops_transcription() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = WhisperEngine::load(AsrConfig { model: model("tiny.en"), threads: 2, ..Default::default() }).unwrap();
+    let line = speak("en-us", &script_text(None), dir.path());
+    let long: Vec<f32> = line.iter().cycle().take(16000 * 120).copied().collect();
+    let abort = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let a2 = abort.clone();
+    let setter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        a2.store(true, std::sync::atomic::Ordering::Relaxed);
+        Instant::now()
+    });
+    let r = engine.transcribe(&long, 0, &abort);
+    let stopped = Instant::now();
+    let set_at = setter.join().unwrap();
+    assert!(matches!(r, Err(callscribe::asr::whisper::AsrError::Aborted)), "{r:?}");
+    assert!(
+        stopped.duration_since(set_at) < Duration::from_secs(3),
+        "took {:?} to stop",
+        stopped.duration_since(set_at)
+    );
+}
+
+/// SIGTERM while whisper runs: the job is handed back within a few seconds,
+/// attempt not spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // see end_to_end
+async fn sigterm_during_transcription_hands_the_job_back() {
+    let _serial = serial();
+    let env = Env::new(Kind::Sqlite, "asr_sigterm").await;
+    let q = env.queue().await;
+    let line = speak("en-us", &script_text(None), env.dir.path());
+    let long: Vec<f32> = line.iter().cycle().take(16000 * 180).copied().collect();
+    write_mono_16k(&long, &env.recordings().join("long.wav"));
+    let id = q
+        .enqueue(&callscribe::queue::NewRecording { file_path: "long.wav".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let model = model("tiny.en");
+    let mut child = env.spawn(
+        &["run"],
+        &[
+            ("CALLSCRIBE_ASR__ENABLED", "true"),
+            ("CALLSCRIBE_ASR__MODEL", model.to_str().unwrap()),
+            ("CALLSCRIBE_WORKER__SHUTDOWN_GRACE", "500ms"),
+        ],
+    );
+    wait_for(q.as_ref(), id, Duration::from_secs(30), "claim", |r| r.status == "processing").await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // well into whisper
+    let t = Instant::now();
+    common::signal(&child, libc::SIGTERM);
+    let code = wait_exit(&mut child, Duration::from_secs(15)).expect("exits");
+    let took = t.elapsed();
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let r = row(q.as_ref(), id).await;
+    assert_eq!((r.status.as_str(), r.attempts), ("pending", 0), "{r:?}");
+}
+
+/// An LLM process that cannot start fails the analysis stage, not the worker:
+/// the job goes back to pending with the reason and completes on its next
+/// attempt once the LLM works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // see end_to_end
+async fn broken_llm_retries_the_job_not_the_worker() {
+    let _serial = serial();
+    let env = Env::new(Kind::Sqlite, "llm_broken").await;
+    let q = env.queue().await;
+    let speech = speak("en-us", "I will pay the instalment on Friday, thank you.", env.dir.path());
+    write_mono_16k(&speech, &env.recordings().join("short.wav"));
+    let id = q
+        .enqueue(&callscribe::queue::NewRecording { file_path: "short.wav".into(), ..Default::default() })
+        .await
+        .unwrap();
+
+    // An LLM executable that crashes until a marker file exists.
+    let marker = env.dir.path().join("llm-fixed");
+    let wrapper = env.dir.path().join("llm-wrapper.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ -e '{}' ]; then exec '{}' \"$@\"; fi\necho 'simulated crash' >&2\nexit 1\n",
+            marker.display(),
+            llm_bin().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = || {
+        env.command(&["run", "--drain"])
+            .env("CALLSCRIBE_ASR__ENABLED", "true")
+            .env("CALLSCRIBE_ASR__MODEL", model("tiny.en"))
+            .env("CALLSCRIBE_ANALYSIS__ENGINE", "llama")
+            .env("CALLSCRIBE_ANALYSIS__MODEL", models_dir().join("smollm2-135m-instruct.gguf"))
+            .env("CALLSCRIBE_ANALYSIS__LLM_BIN", &wrapper)
+            .env("CALLSCRIBE_RETRY__BACKOFF_BASE", "1s")
+            .env("CALLSCRIBE_RETRY__BACKOFF_MAX", "1s")
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "the worker keeps running: {}", String::from_utf8_lossy(&out.stderr));
+    let r = row(q.as_ref(), id).await;
+    assert_eq!((r.status.as_str(), r.attempts), ("pending", 1), "{r:?}");
+    let e = r.last_error.unwrap();
+    assert!(e.contains("analyze") && e.contains("LLM"), "{e}");
+
+    std::fs::write(&marker, b"").unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let out = run();
+    assert!(out.status.success());
+    let r = row(q.as_ref(), id).await;
+    assert_eq!((r.status.as_str(), r.attempts, r.analyses), ("completed", 2, 1), "{r:?}");
+    assert_eq!(q.results(id).await.unwrap().engine.as_deref(), Some("llama.cpp"));
+}
