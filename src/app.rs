@@ -383,6 +383,11 @@ async fn doctor(cfg: &Config) -> Result<()> {
                 Ok(m) => line(false, "schema", format!("missing {} (run `callscribe migrate`)", m.join(", "))),
                 Err(e) => line(false, "schema", e.to_string()),
             }
+            match q.claim_index_problem().await {
+                Ok(None) => {}
+                Ok(Some(problem)) => println!("warn claim     {problem}"),
+                Err(e) => line(false, "schema", e.to_string()),
+            }
             q.close().await;
         }
         Err(e) => line(false, "database", format!("{}: {e}", cfg.database.redacted_url())),

@@ -158,7 +158,20 @@ impl Worker {
                 }
             }
             if mode == RunMode::Drain && claimed == 0 && tasks.is_empty() && db_errors == 0 {
-                break;
+                // An empty claim can also mean every due row was locked by another
+                // worker's claim at that instant (SKIP LOCKED); the queue is only
+                // drained when no due row is left pending.
+                match self.queue.stats().await {
+                    Ok(s) if s.pending > s.deferred => {
+                        tracing::debug!(due = s.pending - s.deferred, "due rows held by other claims; polling again");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => {}
+                            _ = tokio::time::sleep(self.config.poll_interval.min(Duration::from_millis(200))) => {}
+                        }
+                        continue;
+                    }
+                    _ => break,
+                }
             }
             if claimed > 0 {
                 idle = self.config.poll_interval;

@@ -342,6 +342,53 @@ async fn rescue_fails_when_attempts_are_spent(kind: Kind) {
     assert!(r.last_error.unwrap().contains("attempt 2 of 2"));
 }
 
+/// Another worker is mid-claim, holding one row locked: a claim beside it still
+/// gets the other due rows instead of an empty answer. (On MariaDB without a
+/// descending claim index the claim sorted and locked every pending row, and a
+/// concurrent claimer skipped them all.) Server databases only: SQLite has one writer.
+async fn a_claim_in_flight_does_not_hide_the_queue(kind: Kind) {
+    use sqlx::Connection;
+    let env = Env::new(kind, &format!("claim_in_flight_{kind:?}")).await;
+    let q = env.queue().await;
+    assert_eq!(q.claim_index_problem().await.unwrap(), None, "after migrate the claim is served by an index");
+    for i in 0..1000 {
+        let rec = NewRecording { file_path: format!("{i}.wav"), priority: (i % 3) as i32, ..Default::default() };
+        q.enqueue(&rec).await.unwrap();
+    }
+    let select = "SELECT id FROM ai_call_recordings WHERE processing_status = 'pending' \
+                  ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED";
+    let (held, jobs) = match kind {
+        Kind::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&env.url).await.unwrap();
+            let mut tx = c.begin().await.unwrap();
+            let (held,): (i64,) = sqlx::query_as(select).fetch_one(&mut *tx).await.unwrap();
+            (held, q.claim("beside", 4).await.unwrap())
+        }
+        Kind::Mysql => {
+            let mut c = sqlx::MySqlConnection::connect(&env.url).await.unwrap();
+            sqlx::raw_sql("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").execute(&mut c).await.unwrap();
+            let mut tx = c.begin().await.unwrap();
+            let (held,): (u64,) = sqlx::query_as(select).fetch_one(&mut *tx).await.unwrap();
+            (held as i64, q.claim("beside", 4).await.unwrap())
+        }
+        Kind::Sqlite => unreachable!("one writer"),
+    };
+    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+    assert_eq!(ids.len(), 4, "claimed {ids:?} beside the held row {held}");
+    assert!(!ids.contains(&held), "claimed the held row {held}: {ids:?}");
+    assert!(jobs.iter().all(|j| j.priority == 2), "highest priority first: {jobs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_claim_in_flight_does_not_hide_the_queue() {
+    a_claim_in_flight_does_not_hide_the_queue(Kind::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_claim_in_flight_does_not_hide_the_queue() {
+    a_claim_in_flight_does_not_hide_the_queue(Kind::Mysql).await
+}
+
 macro_rules! conformance {
     ($name:ident, $kind:expr) => {
         mod $name {

@@ -121,6 +121,12 @@ pub trait Queue: Send + Sync {
     /// `table.column` names the worker needs that the database lacks.
     async fn missing_columns(&self) -> Result<Vec<String>, QueueError>;
 
+    /// Why the claim cannot read just the rows it takes (an index the schema
+    /// lacks), when the backend can tell; `None` when it is served well.
+    async fn claim_index_problem(&self) -> Result<Option<String>, QueueError> {
+        Ok(None)
+    }
+
     /// Claim up to `n` claimable rows for `worker_id`, bumping their attempts.
     async fn claim(&self, worker_id: &str, n: u32) -> Result<Vec<Job>, QueueError>;
 

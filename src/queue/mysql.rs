@@ -122,6 +122,21 @@ fn is_deadlock(e: &sqlx::Error) -> bool {
         && (d.message().contains("Deadlock") || d.message().contains("Lock wait timeout")))
 }
 
+/// Whether one of the indexes, given as `(index, position, column, collation)`
+/// rows of `information_schema.statistics`, serves `WHERE processing_status = ?
+/// ORDER BY priority DESC, id`: status first, then priority descending (`D`);
+/// InnoDB appends the primary key `id` to every secondary index.
+fn serves_claim_order(stats: &[(String, u32, String, Option<String>)]) -> bool {
+    let mut names: Vec<&str> = stats.iter().map(|s| s.0.as_str()).collect();
+    names.dedup();
+    names.iter().any(|name| {
+        let col = |pos: u32| stats.iter().find(|s| s.0 == *name && s.1 == pos);
+        matches!(col(1), Some(c) if c.2.eq_ignore_ascii_case("processing_status"))
+            && matches!(col(2), Some(c) if c.2.eq_ignore_ascii_case("priority") && c.3.as_deref() == Some("D"))
+            && col(3).is_none_or(|c| c.2.eq_ignore_ascii_case("id") && c.3.as_deref() != Some("D"))
+    })
+}
+
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
@@ -182,6 +197,25 @@ impl Queue for MySqlQueue {
         .fetch_all(&self.pool)
         .await?;
         Ok(schema::missing(&rows))
+    }
+
+    async fn claim_index_problem(&self) -> Result<Option<String>, QueueError> {
+        let stats: Vec<(String, i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT CAST(index_name AS CHAR), CAST(seq_in_index AS SIGNED), CAST(column_name AS CHAR), \
+                 CAST(collation AS CHAR) \
+             FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() AND table_name = 'ai_call_recordings' \
+             ORDER BY index_name, seq_in_index",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let stats: Vec<_> = stats.into_iter().map(|(i, p, c, o)| (i, p as u32, c, o)).collect();
+        Ok((!serves_claim_order(&stats)).then(|| {
+            "no index on ai_call_recordings (processing_status, priority DESC): each claim sorts and locks every \
+             due row, so concurrent workers skip them all and wait; run `callscribe migrate` \
+             (descending keys need MariaDB >= 10.8 or MySQL >= 8)"
+                .to_string()
+        }))
     }
 
     async fn claim(&self, worker_id: &str, n: u32) -> Result<Vec<Job>, QueueError> {
@@ -484,4 +518,27 @@ async fn write_results(conn: &mut sqlx::MySqlConnection, id: i64, results: &JobR
         qb.build().execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serves_claim_order;
+
+    fn idx(name: &str, cols: &[(&str, &str)]) -> Vec<(String, u32, String, Option<String>)> {
+        cols.iter().enumerate().map(|(i, (c, o))| (name.into(), i as u32 + 1, c.to_string(), Some(o.to_string()))).collect()
+    }
+
+    #[test]
+    fn the_claim_needs_priority_descending_after_the_status() {
+        let ascending = idx("claim", &[("processing_status", "A"), ("priority", "A"), ("id", "A")]);
+        assert!(!serves_claim_order(&ascending));
+        let mut both = ascending.clone();
+        both.extend(idx("claim_order", &[("processing_status", "A"), ("priority", "D"), ("id", "A")]));
+        assert!(serves_claim_order(&both));
+        // The primary key is implied at the end of an InnoDB secondary index.
+        assert!(serves_claim_order(&idx("short", &[("processing_status", "A"), ("priority", "D")])));
+        assert!(!serves_claim_order(&idx("lifo", &[("processing_status", "A"), ("priority", "D"), ("id", "D")])));
+        assert!(!serves_claim_order(&idx("no_status", &[("priority", "D"), ("id", "A")])));
+        assert!(!serves_claim_order(&[]));
+    }
 }

@@ -18,6 +18,7 @@ pub fn migrations(backend: Backend) -> &'static [(&'static str, &'static str)] {
         Backend::Mysql => &[
             ("0001_laravel_contract", include_str!("../../migrations/mysql/0001_laravel_contract.sql")),
             ("0002_analysis_details", include_str!("../../migrations/mysql/0002_analysis_details.sql")),
+            ("0003_claim_order_index", include_str!("../../migrations/mysql/0003_claim_order_index.sql")),
         ],
         Backend::Sqlite => &[
             ("0001_laravel_contract", include_str!("../../migrations/sqlite/0001_laravel_contract.sql")),
