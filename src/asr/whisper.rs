@@ -14,7 +14,7 @@ use whisper_rs::{
 };
 
 use super::{cut_repetitions, join_words, Segment, Transcript, Word};
-use crate::audio::vad::{self, Region};
+use crate::audio::vad::{self, Window};
 use crate::models;
 
 #[derive(Debug, thiserror::Error)]
@@ -131,17 +131,18 @@ impl WhisperEngine {
         &self.config
     }
 
-    /// Transcribe one channel of 16 kHz audio. Silence is skipped (voice
-    /// activity windows), long audio is cut at pauses into windows of at most
-    /// `window_seconds`, and times are mapped back to the recording.
+    /// Transcribe one channel of 16 kHz audio. Silence is skipped: the voiced
+    /// regions are packed end to end into windows of at most `window_seconds`
+    /// (fewer encoder passes, and no silence for whisper to hallucinate in), and
+    /// times are mapped back to the recording.
     pub fn transcribe(&self, samples: &[f32], channel: usize, abort: &AtomicBool) -> Result<Transcript, AsrError> {
         let t0 = Instant::now();
         let rate = 16_000u32;
         let regions = vad::speech_regions(samples, rate, 0.5);
-        let windows = vad::windows(samples, rate, &regions, self.config.window_seconds.min(29.5), 1.5);
+        let windows = vad::pack(samples, rate, &regions, self.config.window_seconds.min(29.5));
         let mut state = self.ctx.create_state().map_err(|e| AsrError::Whisper(e.to_string()))?;
 
-        let (language, language_probability) = self.detect_language(&mut state, samples, &regions, abort)?;
+        let (language, language_probability) = self.detect_language(&mut state, samples, windows.first(), abort)?;
         let mut out = Transcript {
             language: language.clone(),
             language_probability,
@@ -152,12 +153,11 @@ impl WhisperEngine {
             if abort.load(Ordering::Relaxed) {
                 return Err(AsrError::Aborted);
             }
-            let a = (w.start * rate as f64) as usize;
-            let b = ((w.end * rate as f64) as usize).min(samples.len());
-            if b <= a + rate as usize / 10 {
+            let pcm = w.samples(samples, rate);
+            if pcm.len() <= rate as usize / 10 {
                 continue;
             }
-            let segs = self.transcribe_window(&mut state, &samples[a..b], w, &language, channel, abort)?;
+            let segs = self.transcribe_window(&mut state, &pcm, w, &language, channel, abort)?;
             for s in segs {
                 if s.no_speech_probability > self.config.no_speech_threshold && s.confidence < 0.5 {
                     out.dropped_no_speech += 1;
@@ -172,14 +172,14 @@ impl WhisperEngine {
         Ok(out)
     }
 
-    /// Fixed language, or whisper's own detection on the first voiced 30 s
-    /// (one extra encoder pass). Detection never aborts a job: a low
+    /// Fixed language, or whisper's own detection on the first window (up to
+    /// 30 s of speech; one extra encoder pass). Detection never aborts a job: a low
     /// probability is stored as it is.
     fn detect_language(
         &self,
         state: &mut whisper_rs::WhisperState,
         samples: &[f32],
-        regions: &[Region],
+        first: Option<&Window>,
         abort: &AtomicBool,
     ) -> Result<(String, f64), AsrError> {
         if !self.multilingual {
@@ -191,12 +191,11 @@ impl WhisperEngine {
         if abort.load(Ordering::Relaxed) {
             return Err(AsrError::Aborted);
         }
-        let start = regions.first().map_or(0, |r| (r.start * 16_000.0) as usize).min(samples.len());
-        let end = (start + 30 * 16_000).min(samples.len());
-        if end <= start {
+        let speech = first.map(|w| w.samples(samples, 16_000)).unwrap_or_default();
+        if speech.is_empty() {
             return Ok(("en".into(), 0.0));
         }
-        state.pcm_to_mel(&samples[start..end], self.config.threads).map_err(|e| AsrError::Whisper(e.to_string()))?;
+        state.pcm_to_mel(&speech, self.config.threads).map_err(|e| AsrError::Whisper(e.to_string()))?;
         let (id, probs) = state.lang_detect(0, self.config.threads).map_err(|e| AsrError::Whisper(e.to_string()))?;
         let code = whisper_rs::get_lang_str(id).unwrap_or("en").to_string();
         let p = probs.get(id as usize).copied().unwrap_or(0.0) as f64;
@@ -207,7 +206,7 @@ impl WhisperEngine {
         &self,
         state: &mut whisper_rs::WhisperState,
         pcm: &[f32],
-        window: &Region,
+        window: &Window,
         language: &str,
         channel: usize,
         abort: &AtomicBool,
@@ -257,12 +256,14 @@ impl WhisperEngine {
             return Err(AsrError::Aborted);
         }
         let eot = self.ctx.token_eot();
-        let offset = window.start;
         let len = pcm.len() as f64 / 16_000.0;
+        // Whisper's centiseconds to seconds in the window.
+        let secs = |cs: i64| (cs as f64 / 100.0).clamp(0.0, len);
         let mut out = Vec::new();
         for seg in state.as_iter() {
-            let s0 = offset + (seg.start_timestamp() as f64 / 100.0).clamp(0.0, len);
-            let s1 = offset + (seg.end_timestamp() as f64 / 100.0).clamp(0.0, len);
+            let (s0, s1) = (secs(seg.start_timestamp()), secs(seg.end_timestamp()));
+            let s1 = s1.max(s0);
+            // Words in window time.
             let mut words: Vec<Word> = Vec::new();
             for i in 0..seg.n_tokens() {
                 let Some(tok) = seg.get_token(i) else { continue };
@@ -274,12 +275,11 @@ impl WhisperEngine {
                 if piece.is_empty() {
                     continue;
                 }
-                let (t0, t1) = (data.t0 as f64 / 100.0, data.t1 as f64 / 100.0);
                 let starts_word = piece.starts_with(' ') || words.is_empty();
-                let (mut start, mut end) = (offset + t0.clamp(0.0, len), offset + t1.clamp(0.0, len));
+                let (mut start, mut end) = (secs(data.t0), secs(data.t1));
                 if data.t_dtw > 0 {
                     // DTW marks where the token is spoken: use it as the word's anchor.
-                    let t = offset + (data.t_dtw as f64 / 100.0).clamp(0.0, len);
+                    let t = secs(data.t_dtw);
                     if starts_word {
                         start = t.min(end);
                     }
@@ -294,35 +294,69 @@ impl WhisperEngine {
                 }
             }
             // Words inside their segment, in order.
-            let (mut lo, hi) = (s0, s1.max(s0));
+            let mut lo = s0;
             for w in &mut words {
-                w.start = w.start.clamp(lo, hi);
-                w.end = w.end.clamp(w.start, hi);
+                w.start = w.start.clamp(lo, s1);
+                w.end = w.end.clamp(w.start, s1);
                 lo = w.start;
             }
-            let text = if words.is_empty() {
-                seg.to_str_lossy().map(|c| c.trim().to_string()).unwrap_or_default()
-            } else {
-                join_words(&words)
-            };
-            let confidence = if words.is_empty() {
-                0.0
-            } else {
-                words.iter().map(|w| w.probability).sum::<f64>() / words.len() as f64
-            };
-            out.push(Segment {
-                start: s0,
-                end: s1.max(s0),
-                text,
-                words,
-                confidence,
-                no_speech_probability: seg.no_speech_probability() as f64,
-                speaker: None,
-                channel,
-            });
+            let no_speech_probability = seg.no_speech_probability() as f64;
+            if words.is_empty() {
+                let text = seg.to_str_lossy().map(|c| c.trim().to_string()).unwrap_or_default();
+                let (start, end) = (window.to_recording(s0, false), window.to_recording(s1, true));
+                out.push(Segment {
+                    start,
+                    end: end.max(start),
+                    text,
+                    words,
+                    confidence: 0.0,
+                    no_speech_probability,
+                    speaker: None,
+                    channel,
+                });
+                continue;
+            }
+            // A segment whose words lie in several pieces of the window is split at
+            // the seams: the pause taken out between two pieces is where a turn may
+            // change, and no segment may span it.
+            let groups = split_at_seams(words, |w| window.piece_index(w.start, false));
+            let last = groups.len() - 1;
+            for (g, (piece, mut words)) in groups.into_iter().enumerate() {
+                let piece = window.pieces.get(piece).copied().unwrap_or_default();
+                let start = if g == 0 { s0.min(words[0].start) } else { words[0].start };
+                let end = if g == last { s1 } else { words.iter().map(|w| w.end).fold(start, f64::max) };
+                for w in &mut words {
+                    w.start = piece.to_recording(w.start);
+                    w.end = piece.to_recording(w.end);
+                }
+                let confidence = words.iter().map(|w| w.probability).sum::<f64>() / words.len() as f64;
+                out.push(Segment {
+                    start: piece.to_recording(start),
+                    end: piece.to_recording(end),
+                    text: join_words(&words),
+                    words,
+                    confidence,
+                    no_speech_probability,
+                    speaker: None,
+                    channel,
+                });
+            }
         }
         Ok(out)
     }
+}
+
+/// Consecutive words grouped by the piece `piece_of` puts them in.
+fn split_at_seams(words: Vec<Word>, piece_of: impl Fn(&Word) -> usize) -> Vec<(usize, Vec<Word>)> {
+    let mut groups: Vec<(usize, Vec<Word>)> = Vec::new();
+    for w in words {
+        let p = piece_of(&w);
+        match groups.last_mut() {
+            Some((q, ws)) if *q == p => ws.push(w),
+            _ => groups.push((p, vec![w])),
+        }
+    }
+    groups
 }
 
 /// The prompt given to whisper: the configured prompt, then the hot words.

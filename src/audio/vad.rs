@@ -78,36 +78,106 @@ pub fn speech_regions(x: &[f32], rate: u32, min_gap: f64) -> Vec<Region> {
     out
 }
 
-/// Group regions into windows for the recogniser: at most `max_len` seconds
-/// each, a new window after any pause longer than `max_pause`, long regions cut
-/// into `max_len` pieces at their quietest frame in the last quarter.
-pub fn windows(x: &[f32], rate: u32, regions: &[Region], max_len: f64, max_pause: f64) -> Vec<Region> {
+/// A run of the recording inside a recogniser window: `len` seconds of the
+/// recording from `source` sit at `at` seconds into the window.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Piece {
+    pub at: f64,
+    pub source: f64,
+    pub len: f64,
+}
+
+/// Voiced regions packed end to end into one recogniser input, the pauses
+/// between them taken out (each region keeps its 150 ms pads, so whisper still
+/// hears a short pause at every seam). Times map back with [`Window::to_recording`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Window {
+    pub pieces: Vec<Piece>,
+}
+
+impl Window {
+    /// Seconds of audio in the window.
+    pub fn duration(&self) -> f64 {
+        self.pieces.last().map_or(0.0, |p| p.at + p.len)
+    }
+
+    /// The window's audio: its pieces of `x`, end to end.
+    pub fn samples(&self, x: &[f32], rate: u32) -> Vec<f32> {
+        let mut out = Vec::with_capacity((self.duration() * rate as f64) as usize + 1);
+        for p in &self.pieces {
+            let (a, b) = sample_range(p.source, p.len, rate, x.len());
+            out.extend_from_slice(&x[a..b]);
+        }
+        out
+    }
+
+    /// The piece that holds window time `t`. At a seam a start belongs to the
+    /// later piece, an end (`is_end`) to the earlier.
+    pub fn piece_index(&self, t: f64, is_end: bool) -> usize {
+        self.pieces.iter().rposition(|p| if is_end { p.at < t } else { p.at <= t }).unwrap_or(0)
+    }
+
+    /// Recording time of window time `t` (see [`Window::piece_index`] for seams).
+    pub fn to_recording(&self, t: f64, is_end: bool) -> f64 {
+        match self.pieces.get(self.piece_index(t, is_end)) {
+            Some(p) => p.to_recording(t),
+            None => t,
+        }
+    }
+}
+
+impl Piece {
+    /// Recording time of window time `t`, kept inside this piece.
+    pub fn to_recording(&self, t: f64) -> f64 {
+        self.source + (t - self.at).clamp(0.0, self.len)
+    }
+}
+
+fn sample_range(start: f64, len: f64, rate: u32, n: usize) -> (usize, usize) {
+    let a = ((start * rate as f64).round() as usize).min(n);
+    let b = (((start + len) * rate as f64).round() as usize).clamp(a, n);
+    (a, b)
+}
+
+/// Pack voiced regions into recogniser windows of at most `max_len` seconds of
+/// audio: the pauses between regions are left out, so a window holds up to
+/// `max_len` seconds of speech and a call needs as few encoder passes as its
+/// speech allows. Regions longer than a window are cut at their quietest frame
+/// in the last quarter, the pieces contiguous (nothing lost or doubled).
+pub fn pack(x: &[f32], rate: u32, regions: &[Region], max_len: f64) -> Vec<Window> {
     let levels = frame_levels(x, rate);
-    let mut out: Vec<Region> = Vec::new();
+    let total = x.len() as f64 / rate as f64;
+    let mut out: Vec<Window> = Vec::new();
+    let mut add = |start: f64, end: f64| {
+        let (a, b) = sample_range(start, end - start, rate, x.len());
+        if b <= a {
+            return;
+        }
+        let (source, len) = (a as f64 / rate as f64, (b - a) as f64 / rate as f64);
+        match out.last_mut() {
+            Some(w) if w.duration() + len <= max_len + 1e-9 => {
+                let at = w.duration();
+                w.pieces.push(Piece { at, source, len });
+            }
+            _ => out.push(Window { pieces: vec![Piece { at: 0.0, source, len }] }),
+        }
+    };
     for r in regions {
-        let mut piece = *r;
-        // Cut regions longer than a window at their quietest point.
-        while piece.duration() > max_len {
-            let lo = ((piece.start + max_len * 0.75) / FRAME_S) as usize;
-            let hi = (((piece.start + max_len) / FRAME_S) as usize).min(levels.len());
+        let (mut start, end) = (r.start.max(0.0), r.end.min(total));
+        while end - start > max_len {
+            let lo = ((start + max_len * 0.75) / FRAME_S) as usize;
+            let hi = (((start + max_len) / FRAME_S) as usize).min(levels.len());
             let cut = (lo..hi.max(lo + 1))
                 .filter(|&i| i < levels.len())
                 .min_by(|&a, &b| levels[a].total_cmp(&levels[b]))
                 .map(|i| i as f64 * FRAME_S)
-                .unwrap_or(piece.start + max_len);
-            push_window(&mut out, Region { start: piece.start, end: cut }, max_len, max_pause);
-            piece.start = cut;
+                .unwrap_or(start + max_len);
+            add(start, cut);
+            start = cut;
         }
-        push_window(&mut out, piece, max_len, max_pause);
+        add(start, end);
     }
     out
-}
-
-fn push_window(out: &mut Vec<Region>, r: Region, max_len: f64, max_pause: f64) {
-    match out.last_mut() {
-        Some(w) if r.start - w.end <= max_pause && r.end - w.start <= max_len => w.end = r.end,
-        _ => out.push(r),
-    }
 }
 
 #[cfg(test)]
@@ -143,18 +213,43 @@ mod tests {
     }
 
     #[test]
-    fn windows_respect_length_and_pauses() {
+    fn long_speech_is_cut_into_contiguous_windows() {
         let x = signal(&[(70.0, true)], 16000);
         let r = speech_regions(&x, 16000, 0.3);
-        let w = windows(&x, 16000, &r, 28.0, 2.0);
+        let w = pack(&x, 16000, &r, 28.0);
         assert!(w.len() >= 3, "{w:?}");
-        assert!(w.iter().all(|w| w.duration() <= 28.0 + 1e-9), "{w:?}");
+        assert!(w.iter().all(|w| w.duration() <= 28.0 + 1e-9 && w.pieces.len() == 1), "{w:?}");
         // Contiguous: nothing lost or doubled at the seams.
         for pair in w.windows(2) {
-            assert!((pair[0].end - pair[1].start).abs() < 1e-9, "{w:?}");
+            let (a, b) = (pair[0].pieces[0], pair[1].pieces[0]);
+            assert!((a.source + a.len - b.source).abs() < 1e-9, "{w:?}");
         }
-        let x = signal(&[(2.0, true), (5.0, false), (2.0, true)], 16000);
+        let covered: f64 = w.iter().map(Window::duration).sum();
+        assert!((covered - (r[0].end - r[0].start)).abs() < 1e-3, "{covered} vs {r:?}");
+    }
+
+    #[test]
+    fn pauses_are_left_out_and_times_map_back() {
+        // 2 s speech, 5 s pause, 2 s speech, 20 s pause, 2 s speech: one window.
+        let x = signal(&[(2.0, true), (5.0, false), (2.0, true), (20.0, false), (2.0, true)], 16000);
         let r = speech_regions(&x, 16000, 0.3);
-        assert_eq!(windows(&x, 16000, &r, 28.0, 2.0).len(), 2, "a long pause starts a new window");
+        assert_eq!(r.len(), 3, "{r:?}");
+        let w = pack(&x, 16000, &r, 28.0);
+        assert_eq!(w.len(), 1, "{w:?}");
+        let w = &w[0];
+        let speech: f64 = r.iter().map(Region::duration).sum();
+        assert!((w.duration() - speech).abs() < 1e-3, "{w:?}");
+        assert_eq!(w.samples(&x, 16000).len(), (w.duration() * 16000.0).round() as usize);
+        // Inside a piece, time shifts by the pauses taken out before it.
+        let p = w.pieces[2];
+        assert!((w.to_recording(p.at + 0.5, false) - (p.source + 0.5)).abs() < 1e-9);
+        assert!((p.source - 28.85).abs() < 0.03, "{p:?}");
+        // At a seam a start takes the later piece, an end the earlier.
+        let seam = w.pieces[1].at;
+        assert!((w.to_recording(seam, false) - w.pieces[1].source).abs() < 1e-9);
+        let before = w.pieces[0];
+        assert!((w.to_recording(seam, true) - (before.source + before.len)).abs() < 1e-9);
+        // A window that is full starts the next one.
+        assert_eq!(pack(&x, 16000, &r, 4.5).len(), 2);
     }
 }
