@@ -25,8 +25,8 @@ const SCRIPT: &[(&str, &str)] = &[
 ];
 
 /// Word error rate bound for tiny.en (q8_0) on this synthetic speech. Measured
-/// with greedy decoding (deterministic): 16 kHz stereo legs 0.184, 8 kHz µ-law
-/// mono 0.224 — most of it is not mishearing but writing: whisper writes "5,000"
+/// with greedy decoding (deterministic): 16 kHz stereo legs 0.122, 8 kHz µ-law
+/// mono 0.245 — most of it is not mishearing but writing: whisper writes "5,000"
 /// for "five thousand" and spells "instalment" and "Priya" its own way, and this
 /// scorer does not normalise numbers. A broken pipeline (wrong sample rate, the
 /// wrong channel, a lost or doubled window) scores far above 0.5, so 0.35 keeps

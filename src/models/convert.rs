@@ -243,6 +243,9 @@ pub enum WeightType {
     /// faster matrix products on CPUs, within rounding of f16 in accuracy.
     #[value(alias = "q8_0")]
     Q8_0,
+    /// bfloat16: the source's range at f16's size; fast where the CPU has
+    /// AVX512-BF16 dot products (ggml uses them when built for such a CPU).
+    Bf16,
 }
 
 impl WeightType {
@@ -251,8 +254,18 @@ impl WeightType {
         match self {
             WeightType::F16 => 1,
             WeightType::Q8_0 => 7,
+            WeightType::Bf16 => 24,
         }
     }
+}
+
+/// Round an f32 to bfloat16 bits (nearest, ties to even).
+fn f32_to_bf16(x: f32) -> u16 {
+    if x.is_nan() {
+        return 0x7fc0;
+    }
+    let b = x.to_bits();
+    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
 }
 
 /// ggml's Q8_0 blocks of one row-major matrix (rows a multiple of 32 long).
@@ -332,10 +345,13 @@ pub fn import_ct2(dir: &Path, out: &Path, weights: WeightType) -> Result<Convert
         // Matrices take the chosen type; conv kernels stay f16 and vectors f32,
         // as whisper.cpp allocates them.
         let q8 = t.f16 && t.shape.len() == 2 && weights == WeightType::Q8_0 && t.shape[1] % 32 == 0;
+        let bf16 = t.f16 && t.shape.len() == 2 && weights == WeightType::Bf16;
         put_i32(
             &mut wr,
             if q8 {
                 8
+            } else if bf16 {
+                30
             } else if t.f16 {
                 1
             } else {
@@ -349,6 +365,10 @@ pub fn import_ct2(dir: &Path, out: &Path, weights: WeightType) -> Result<Convert
         wr.write_all(name).map_err(io)?;
         if q8 {
             wr.write_all(&quantize_q8_0(&t.data)).map_err(io)?;
+        } else if bf16 {
+            for x in &t.data {
+                wr.write_all(&f32_to_bf16(*x).to_le_bytes()).map_err(io)?;
+            }
         } else if t.f16 {
             for x in &t.data {
                 wr.write_all(&f32_to_f16(*x).to_le_bytes()).map_err(io)?;
@@ -369,6 +389,20 @@ pub fn import_ct2(dir: &Path, out: &Path, weights: WeightType) -> Result<Convert
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bf16_rounds_to_nearest_even() {
+        let back = |h: u16| f32::from_bits((h as u32) << 16);
+        assert_eq!(f32_to_bf16(1.0), 0x3f80);
+        assert_eq!(f32_to_bf16(-2.5), 0xc020);
+        // 1 + 2^-8 lies halfway between 1 and the next bfloat16: ties go to even (1.0).
+        assert_eq!(f32_to_bf16(1.0 + 1.0 / 256.0), 0x3f80);
+        assert_eq!(f32_to_bf16(1.0 + 3.0 / 256.0), 0x3f82);
+        for x in [0.1f32, -3.7, 1e-20, 6.5e4, 123.456] {
+            assert!((back(f32_to_bf16(x)) - x).abs() <= x.abs() / 256.0, "{x}");
+        }
+        assert!(back(f32_to_bf16(f32::NAN)).is_nan());
+    }
 
     #[test]
     fn q8_0_blocks_round_trip_within_a_step() {
