@@ -134,6 +134,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--minutes", type=float, default=3.0)
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the median is shown")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target")),
                                                   "release", "callscribe"))
@@ -150,15 +151,21 @@ def main():
             models[w] = os.path.join(tmp, f"ggml-base-{w}.bin")
             subprocess.run([a.bin, "models", "import-ct2", "--weights", w, a.ct2, models[w]], check=True,
                            capture_output=True)
-        rows = []
-        fw = run_faster_whisper(a.ct2, wav, a.threads)
-        rows.append(("faster-whisper int8", fw))
-        rows.append(("faster-whisper int8, vad_filter", run_faster_whisper(a.ct2, wav, a.threads, vad=True)))
-        for w, path in models.items():
-            rows.append((f"callscribe {w}", run_callscribe(a.bin, path, wav, a.threads)))
+        engines = [
+            ("faster-whisper int8", lambda: run_faster_whisper(a.ct2, wav, a.threads)),
+            ("faster-whisper int8, vad_filter", lambda: run_faster_whisper(a.ct2, wav, a.threads, vad=True)),
+        ] + [(f"callscribe {w}", lambda p=path: run_callscribe(a.bin, p, wav, a.threads)) for w, path in models.items()]
+        # Interleaved rounds, the median wall time per engine: the machine is shared
+        # and its speed drifts between minutes, so every engine sees every period.
+        runs = {name: [] for name, _ in engines}
+        for _ in range(a.repeat):
+            for name, run in engines:
+                runs[name].append(run())
+        rows = [(name, sorted(rs, key=lambda r: r["wall"])[len(rs) // 2]) for name, rs in runs.items()]
+        fw = rows[0][1]
 
     print(f"\nASR bench: base model, {seconds:.0f} s two-speaker call (espeak-ng), {a.threads} threads, "
-          f"greedy, English, word timestamps\n")
+          f"greedy, English, word timestamps, median of {a.repeat} interleaved rounds\n")
     print("| engine | wall s | transcribe s | RTF | ratio to faster-whisper (wall) | peak RSS MB | WER |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in rows:

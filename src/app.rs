@@ -151,7 +151,7 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
                 out.display(),
                 c.hparams.size_name(),
                 if c.hparams.multilingual() { "multilingual" } else { "English-only" },
-                weights,
+                c.weights,
                 c.tensors,
                 c.vocabulary,
                 c.bytes as f64 / 1e6,

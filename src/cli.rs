@@ -71,8 +71,9 @@ pub enum ModelsCommand {
         dir: PathBuf,
         /// The ggml file to write, e.g. models/ggml-base.bin.
         out: PathBuf,
-        /// Weight type of the matrices: q8-0 (CPUs: faster, half the size) or f16.
-        #[arg(long, value_enum, default_value = "q8-0")]
+        /// Weight type of the matrices: auto (bf16 on CPUs with AVX512-BF16, else
+        /// q8-0), q8-0 (half the size of f16), bf16, or f16 (GPUs).
+        #[arg(long, value_enum, default_value = "auto")]
         weights: crate::models::WeightType,
     },
     /// List the whisper.cpp models in asr.models_dir.

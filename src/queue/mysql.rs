@@ -525,7 +525,10 @@ mod tests {
     use super::serves_claim_order;
 
     fn idx(name: &str, cols: &[(&str, &str)]) -> Vec<(String, u32, String, Option<String>)> {
-        cols.iter().enumerate().map(|(i, (c, o))| (name.into(), i as u32 + 1, c.to_string(), Some(o.to_string()))).collect()
+        cols.iter()
+            .enumerate()
+            .map(|(i, (c, o))| (name.into(), i as u32 + 1, c.to_string(), Some(o.to_string())))
+            .collect()
     }
 
     #[test]
