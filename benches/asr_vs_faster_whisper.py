@@ -15,7 +15,8 @@ on. faster-whisper runs the CTranslate2 base model that scripts/fetch-models.sh
 downloads ($CALLSCRIBE_MODEL_CACHE/base), as it comes and with its own Silero VAD
 (`vad_filter=True`); callscribe (which always skips silence with its own voice
 activity pass) runs the ggml file converted from those same weights (q8_0, f16
-and bf16 rows). The ratio column is against faster-whisper's default (no VAD).
+and bf16 rows, each converted here; and bf16 with the opt-in
+`asr.fit_audio_ctx`). The ratio column is against faster-whisper's default (no VAD).
 """
 import argparse
 import json
@@ -118,12 +119,13 @@ def run_faster_whisper(ct2_dir, wav, threads, vad=False):
     return r
 
 
-def run_callscribe(binary, model, wav, threads):
+def run_callscribe(binary, model, wav, threads, fit=False):
     t = time.perf_counter()
     out = subprocess.run(["/usr/bin/time", "-f", "%M", binary, "--log-level", "warn", "transcribe", "--format", "json",
                           "--model", model, "--language", "en", wav],
                          check=True, capture_output=True, text=True,
-                         env={**os.environ, "CALLSCRIBE_ASR__THREADS": str(threads)})
+                         env={**os.environ, "CALLSCRIBE_ASR__THREADS": str(threads),
+                              "CALLSCRIBE_ASR__FIT_AUDIO_CTX": "true" if fit else "false"})
     wall = time.perf_counter() - t
     j = json.loads(out.stdout)
     rss_kb = int(out.stderr.strip().splitlines()[-1])
@@ -140,14 +142,13 @@ def main():
                                                   "release", "callscribe"))
     cache = os.environ.get("CALLSCRIBE_MODEL_CACHE", os.path.expanduser("~/.cache/callscribe-models"))
     ap.add_argument("--ct2", default=os.path.join(cache, "base"))
-    ap.add_argument("--models", default=os.path.join(root, "models"))
     a = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "call.wav")
         seconds, reference = make_call(wav, a.minutes, tmp)
-        models = {"q8_0": os.path.join(a.models, "ggml-base.bin")}
-        for w in ("f16", "bf16"):
+        models = {}
+        for w in ("q8_0", "f16", "bf16"):
             models[w] = os.path.join(tmp, f"ggml-base-{w}.bin")
             subprocess.run([a.bin, "models", "import-ct2", "--weights", w, a.ct2, models[w]], check=True,
                            capture_output=True)
@@ -155,6 +156,8 @@ def main():
             ("faster-whisper int8", lambda: run_faster_whisper(a.ct2, wav, a.threads)),
             ("faster-whisper int8, vad_filter", lambda: run_faster_whisper(a.ct2, wav, a.threads, vad=True)),
         ] + [(f"callscribe {w}", lambda p=path: run_callscribe(a.bin, p, wav, a.threads)) for w, path in models.items()]
+        engines.append(("callscribe bf16, asr.fit_audio_ctx",
+                        lambda: run_callscribe(a.bin, models["bf16"], wav, a.threads, fit=True)))
         # Interleaved rounds, the median wall time per engine: the machine is shared
         # and its speed drifts between minutes, so every engine sees every period.
         runs = {name: [] for name, _ in engines}
