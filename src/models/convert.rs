@@ -274,12 +274,26 @@ impl WeightType {
 
     /// whisper.cpp's `ftype` header value.
     fn ftype(self) -> i64 {
-        match self.resolve() {
-            WeightType::Auto => unreachable!("resolved above"),
+        match self {
+            WeightType::Auto => WeightType::for_this_cpu().ftype(),
             WeightType::F16 => 1,
             WeightType::Q8_0 => 7,
             WeightType::Bf16 => 24,
         }
+    }
+}
+
+/// One tensor as stored: its ggml type id and its bytes. Matrices take the
+/// chosen weight type; conv kernels stay f16 and vectors f32, as whisper.cpp
+/// allocates them.
+fn encode(t: &Tensor, weights: WeightType) -> (i64, Vec<u8>) {
+    let matrix = t.f16 && t.shape.len() == 2;
+    let halves = |f: fn(f32) -> u16| t.data.iter().flat_map(|x| f(*x).to_le_bytes()).collect();
+    match weights.resolve() {
+        WeightType::Q8_0 if matrix && t.shape[1] % 32 == 0 => (8, quantize_q8_0(&t.data)),
+        WeightType::Bf16 if matrix => (30, halves(f32_to_bf16)),
+        _ if t.f16 => (1, halves(f32_to_f16)),
+        _ => (0, t.data.iter().flat_map(|x| x.to_le_bytes()).collect()),
     }
 }
 
@@ -368,42 +382,13 @@ pub fn import_ct2(dir: &Path, out: &Path, weights: WeightType) -> Result<Convert
         let name = t.name.as_bytes();
         put_i32(&mut wr, t.shape.len() as i64).map_err(io)?;
         put_i32(&mut wr, name.len() as i64).map_err(io)?;
-        // Matrices take the chosen type; conv kernels stay f16 and vectors f32,
-        // as whisper.cpp allocates them.
-        let q8 = t.f16 && t.shape.len() == 2 && weights == WeightType::Q8_0 && t.shape[1] % 32 == 0;
-        let bf16 = t.f16 && t.shape.len() == 2 && weights == WeightType::Bf16;
-        put_i32(
-            &mut wr,
-            if q8 {
-                8
-            } else if bf16 {
-                30
-            } else if t.f16 {
-                1
-            } else {
-                0
-            },
-        )
-        .map_err(io)?;
+        let (ttype, bytes) = encode(t, weights);
+        put_i32(&mut wr, ttype).map_err(io)?;
         for d in t.shape.iter().rev() {
             put_i32(&mut wr, *d as i64).map_err(io)?;
         }
         wr.write_all(name).map_err(io)?;
-        if q8 {
-            wr.write_all(&quantize_q8_0(&t.data)).map_err(io)?;
-        } else if bf16 {
-            for x in &t.data {
-                wr.write_all(&f32_to_bf16(*x).to_le_bytes()).map_err(io)?;
-            }
-        } else if t.f16 {
-            for x in &t.data {
-                wr.write_all(&f32_to_f16(*x).to_le_bytes()).map_err(io)?;
-            }
-        } else {
-            for x in &t.data {
-                wr.write_all(&x.to_le_bytes()).map_err(io)?;
-            }
-        }
+        wr.write_all(&bytes).map_err(io)?;
     }
     wr.flush().map_err(io)?;
     drop(wr);
