@@ -65,7 +65,7 @@ async fn connect(url: &str) -> Arc<dyn Queue> {
 
 async fn fill(q: &dyn Queue, rows: usize) {
     for i in 0..rows {
-        q.enqueue(&NewRecording { file_path: format!("b/{i}.wav"), ..Default::default() }).await.unwrap();
+        q.enqueue(&NewRecording { r2_path: format!("b/{i}.wav"), ..Default::default() }).await.unwrap();
     }
 }
 

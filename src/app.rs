@@ -68,13 +68,18 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
         }
         Command::Migrate => {
             let q = queue::connect(&cfg.database).await.context("connecting")?;
-            let applied = q.migrate().await?;
-            if applied.is_empty() {
+            let did = q.migrate().await?;
+            if did.is_empty() {
                 println!("schema up to date ({})", q.backend());
-            } else {
-                println!("applied {} ({})", applied.join(", "), q.backend());
+            }
+            for change in &did {
+                println!("{change}");
             }
             require_schema(q.as_ref()).await
+        }
+        Command::LaravelMigration => {
+            print!("{}", queue::schema::laravel_migration());
+            Ok(())
         }
         Command::Doctor => doctor(&cfg).await,
         Command::Enqueue(args) => enqueue(&cfg, args).await,
@@ -122,20 +127,30 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
                 );
                 return Ok(());
             }
-            println!("recording {} ({}): {}, attempt {}", row.id, row.file_path, row.status, row.attempts);
-            if let Some(e) = &row.last_error {
-                println!("last error: {e}");
+            println!("recording {} ({}): {}, attempt {}", row.id, row.r2_path, row.status, row.attempts);
+            if let Some(e) = &row.processing_error {
+                println!("processing error: {e}");
             }
             if let Some(t) = &results.transcript {
                 println!(
-                    "language {} ({:.2}), model {}",
-                    t.language.as_deref().unwrap_or("?"),
+                    "language {} ({:.2}), confidence {:.2}, model {}",
+                    t.language_detected.as_deref().unwrap_or("?"),
                     t.language_probability.unwrap_or(0.0),
-                    t.model_name.as_deref().unwrap_or("?")
+                    t.confidence_score.unwrap_or(0.0),
+                    t.model_used.as_deref().unwrap_or("?")
                 );
                 for s in &t.segments {
                     println!("[{:>7.2}–{:>7.2}] {}: {}", s.start, s.end, s.speaker.as_deref().unwrap_or("?"), s.text);
                 }
+            }
+            if let Some(summary) = &results.summary {
+                println!("summary: {summary}");
+            }
+            if let (Some(label), Some(score)) = (&results.sentiment_label, results.sentiment_score) {
+                println!("sentiment: {label} ({score:+.2} on −10…+10)");
+            }
+            if let Some(q) = results.quality_score {
+                println!("quality: {q:.1} ({})", results.quality_zone.as_deref().unwrap_or("?"));
             }
             Ok(())
         }
@@ -330,10 +345,10 @@ async fn enqueue(cfg: &Config, args: EnqueueArgs) -> Result<()> {
     let q = open_queue(cfg).await?;
     let store = storage::open(&cfg.storage).await?;
     for file in &args.files {
-        let key = if args.no_upload {
+        let (key, size) = if args.no_upload {
             let key = file.to_string_lossy().to_string();
             storage::validate_key(&key)?;
-            key
+            (key, None)
         } else {
             let meta = std::fs::metadata(file).with_context(|| format!("{}", file.display()))?;
             if !meta.is_file() {
@@ -342,14 +357,17 @@ async fn enqueue(cfg: &Config, args: EnqueueArgs) -> Result<()> {
             let key = object_key_for(file);
             store.check().await?;
             store.put(&key, file).await.with_context(|| format!("uploading {}", file.display()))?;
-            key
+            (key, i64::try_from(meta.len()).ok())
         };
         let id = q
             .enqueue(&NewRecording {
                 apex_id: args.apex_id.clone(),
-                file_path: key.clone(),
+                file_format: Path::new(&key).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase),
+                r2_path: key.clone(),
+                r2_bucket: None,
+                duration_seconds: None,
+                file_size_bytes: size,
                 priority: args.priority,
-                metadata: None,
             })
             .await?;
         println!("{id}\t{key}");
@@ -358,7 +376,8 @@ async fn enqueue(cfg: &Config, args: EnqueueArgs) -> Result<()> {
     Ok(())
 }
 
-/// `YYYY/MM/DD/<name>-<random>.<ext>`: the layout the Laravel app uses, made unique.
+/// `call-recordings/YYYY/MM/DD/<name>_<random>.<ext>`: the layout of the Laravel app's
+/// `CallRecordingService`.
 fn object_key_for(file: &Path) -> String {
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("recording");
     let stem: String =
@@ -366,7 +385,7 @@ fn object_key_for(file: &Path) -> String {
     let ext =
         file.extension().and_then(|e| e.to_str()).map(|e| format!(".{}", e.to_ascii_lowercase())).unwrap_or_default();
     let tag: u32 = rand::random();
-    format!("{}/{stem}-{tag:08x}{ext}", chrono::Utc::now().format("%Y/%m/%d"))
+    format!("call-recordings/{}/{stem}_{tag:08x}{ext}", chrono::Utc::now().format("%Y/%m/%d"))
 }
 
 async fn doctor(cfg: &Config) -> Result<()> {
@@ -383,10 +402,20 @@ async fn doctor(cfg: &Config) -> Result<()> {
                 Ok(m) => line(false, "schema", format!("missing {} (run `callscribe migrate`)", m.join(", "))),
                 Err(e) => line(false, "schema", e.to_string()),
             }
+            match q.type_problems().await {
+                Ok(p) if p.is_empty() => line(true, "types", "every column holds what the worker writes".into()),
+                Ok(p) => line(false, "types", p.join("; ")),
+                Err(e) => line(false, "types", e.to_string()),
+            }
             match q.claim_index_problem().await {
                 Ok(None) => {}
                 Ok(Some(problem)) => println!("warn claim     {problem}"),
                 Err(e) => line(false, "schema", e.to_string()),
+            }
+            match q.time_zone_problem().await {
+                Ok(None) => {}
+                Ok(Some(problem)) => println!("warn time zone {problem}"),
+                Err(e) => line(false, "time zone", e.to_string()),
             }
             q.close().await;
         }
@@ -441,6 +470,7 @@ async fn doctor(cfg: &Config) -> Result<()> {
 }
 
 fn print_stats(s: &Stats) {
+    println!("queued      {:>8}   (the app's priority reprocess)", s.queued);
     println!("pending     {:>8}   (waiting for a retry time: {})", s.pending, s.deferred);
     println!("processing  {:>8}", s.processing);
     println!("completed   {:>8}   (last hour: {})", s.completed, s.completed_last_hour);

@@ -44,6 +44,8 @@ pub enum Command {
     Migrate,
     /// Check the database, the schema and the storage, and say what is missing.
     Doctor,
+    /// Print the Laravel migration (PHP) that adds what the worker needs to the app's tables.
+    LaravelMigration,
     /// Upload audio files to the configured storage and queue them as pending rows.
     Enqueue(EnqueueArgs),
     /// Queue statistics: counts per status, oldest pending age, last hour, top errors.

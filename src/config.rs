@@ -250,7 +250,7 @@ impl Default for RawAsr {
 impl Default for RawSpeakers {
     fn default() -> Self {
         RawSpeakers {
-            channel_labels: vec!["agent".into(), "customer".into()],
+            channel_labels: vec!["agent".into(), "supporter".into()],
             mono_method: "cluster".into(),
             gap_seconds: 1.0,
         }

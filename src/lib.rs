@@ -50,6 +50,7 @@ pub mod asr;
 pub mod audio;
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod diarize;
 pub mod models;
 pub mod output;

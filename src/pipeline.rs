@@ -18,7 +18,7 @@ use crate::diarize::{self, metrics::CallMetrics, Method};
 use crate::queue::{Job, JobResults};
 use crate::storage::{Storage, StorageError};
 
-/// The stage a failure happened in, for `last_error` and logs.
+/// The stage a failure happened in, for `processing_error` and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Fetch,
@@ -125,6 +125,7 @@ pub fn recognise(
             Method::Gaps => diarize::by_gaps(&mut t.segments, speakers.gap_seconds),
             Method::Cluster => diarize::by_clustering(mono, audio16k.sample_rate, &mut t.segments),
         }
+        diarize::name_by_opening(&mut t.segments, &speakers.channel_labels);
         t
     };
     transcript.segments.sort_by(|a, b| a.start.total_cmp(&b.start));
@@ -164,12 +165,16 @@ impl Pipeline {
             }
         })?;
         let t0 = Instant::now();
-        let bytes = self.storage.fetch(&job.file_path, tmp.path(), self.config.max_download_bytes).await?;
+        let key = crate::storage::object_key(&job.r2_path, job.r2_bucket.as_deref())?;
+        let bytes =
+            self.storage.fetch(job.r2_bucket.as_deref(), &key, tmp.path(), self.config.max_download_bytes).await?;
         tracing::debug!(stage = "fetch", bytes, seconds = t0.elapsed().as_secs_f64(), "fetched");
 
         let t1 = Instant::now();
         let path = tmp.path().to_path_buf();
-        let ext = extension(&job.file_path);
+        // The key's extension, else the app's `file_format` (the upload's extension).
+        let ext = extension(&key)
+            .or_else(|| job.file_format.as_deref().map(|f| f.trim_start_matches('.').to_ascii_lowercase()));
         let max = self.config.max_duration;
         let intake =
             tokio::task::spawn_blocking(move || audio::intake(&path, ext.as_deref(), max)).await.map_err(|e| {

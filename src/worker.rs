@@ -280,6 +280,14 @@ impl JobContext {
                     tracing::warn!("lease lost before completion; results discarded");
                     Outcome::LeaseLost
                 }
+                // The database refuses these results for what they are (a type
+                // mismatch, a value too long, a constraint): the same write would be
+                // refused again, so transcribing the call again cannot help. Fail the
+                // row with the database's own words.
+                Some(Err(e @ QueueError::Rejected(_))) => {
+                    let msg = format!("storing the results failed: {e}");
+                    self.failed(&lease, false, &msg, job.attempts, max_attempts).await
+                }
                 _ => Outcome::Abandoned,
             },
             Ran::Finished(Err(e)) => self.failed(&lease, e.transient, &e.to_string(), job.attempts, max_attempts).await,

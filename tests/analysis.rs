@@ -104,7 +104,9 @@ async fn llm_answers_schema_valid_json_in_english_and_hinglish() {
         assert!(!r.summary.is_empty(), "{name}");
         assert!(tpl.outcomes.contains(&r.outcome), "{name}: {}", r.outcome);
         assert!((-1.0..=1.0).contains(&r.sentiment_score), "{name}");
-        assert!(["positive", "neutral", "negative"].contains(&r.sentiment_label.as_str()));
+        assert!(
+            ["very_positive", "positive", "neutral", "negative", "very_negative"].contains(&r.sentiment_label.as_str())
+        );
         assert!((0.0..=100.0).contains(&r.quality_score));
         assert!(
             r.speaker_sentiment["agent"]["label"].is_string() && r.speaker_sentiment["customer"]["label"].is_string()

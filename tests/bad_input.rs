@@ -1,5 +1,5 @@
 //! A bad-input corpus generated here: each bad recording ends `failed` with a
-//! clear `last_error`, and the worker goes on to process the good rows queued
+//! clear `processing_error`, and the worker goes on to process the good rows queued
 //! after it. Run through the real binary on every database.
 
 mod common;
@@ -46,7 +46,7 @@ async fn corpus(kind: Kind) {
     let mut truncated = good.clone();
     truncated.truncate(good.len() / 3);
 
-    // (key, bytes or None for a missing object, what last_error must say)
+    // (key, bytes or None for a missing object, what processing_error must say)
     let cases: Vec<(&str, Option<Vec<u8>>, &str)> = vec![
         ("empty.wav", Some(Vec::new()), "empty"),
         ("truncated.wav", Some(truncated), "truncated"),
@@ -67,7 +67,7 @@ async fn corpus(kind: Kind) {
     for (key, bytes, _) in &cases {
         let id = match bytes {
             Some(b) => env.enqueue_bytes(q.as_ref(), key, b).await,
-            None => q.enqueue(&NewRecording { file_path: key.to_string(), ..Default::default() }).await.unwrap(),
+            None => q.enqueue(&NewRecording { r2_path: key.to_string(), ..Default::default() }).await.unwrap(),
         };
         ids.push(id);
         // A good row after every bad one: the worker must reach it.
@@ -80,8 +80,11 @@ async fn corpus(kind: Kind) {
         let bad = row(q.as_ref(), ids[2 * i]).await;
         assert_eq!(bad.status, "failed", "{key}: {bad:?}");
         assert_eq!(bad.attempts, 1, "{key}: a permanent error is not retried: {bad:?}");
-        let e = bad.last_error.clone().unwrap_or_default();
-        assert!(e.to_lowercase().contains(&expect.to_lowercase()), "{key}: last_error {e:?} should say {expect:?}");
+        let e = bad.processing_error.clone().unwrap_or_default();
+        assert!(
+            e.to_lowercase().contains(&expect.to_lowercase()),
+            "{key}: processing_error {e:?} should say {expect:?}"
+        );
         assert_eq!(bad.analyses, 0, "{key}: no results for a failed row");
         let next = row(q.as_ref(), ids[2 * i + 1]).await;
         assert_eq!((next.status.as_str(), next.analyses), ("completed", 1), "good row after {key}: {next:?}");

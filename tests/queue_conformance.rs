@@ -35,7 +35,7 @@ async fn four_workers_complete_every_row_exactly_once(kind: Kind) {
     const N: usize = 1000;
     for i in 0..N {
         q.enqueue(&NewRecording {
-            file_path: "tiny.wav".into(),
+            r2_path: "tiny.wav".into(),
             apex_id: Some(format!("call-{i}")),
             ..Default::default()
         })
@@ -67,7 +67,7 @@ async fn four_workers_complete_every_row_exactly_once(kind: Kind) {
         assert_eq!(r.status, "completed", "{r:?}");
         assert_eq!(r.attempts, 1, "claimed more than once: {r:?}");
         assert_eq!(r.analyses, 1, "result rows: {r:?}");
-        assert!((r.duration.unwrap() - 0.05).abs() < 1e-6, "{r:?}");
+        assert_eq!(r.duration_seconds, Some(0), "the measured 0.05 s, in whole seconds: {r:?}");
         *by_worker.entry(r.worker_id.clone().unwrap()).or_default() += 1;
     }
     // More than one worker took part (SKIP LOCKED let them proceed side by side).
@@ -81,7 +81,7 @@ async fn killed_worker_process_is_rescued(kind: Kind) {
     let q = env.queue().await;
     let fifo = env.recordings().join("slow.wav");
     common::mkfifo(&fifo);
-    let id = q.enqueue(&NewRecording { file_path: "slow.wav".into(), ..Default::default() }).await.unwrap();
+    let id = q.enqueue(&NewRecording { r2_path: "slow.wav".into(), ..Default::default() }).await.unwrap();
     let mut victim = env.spawn(&["run", "--worker-id", "victim"], &[]);
     wait_for(q.as_ref(), id, Duration::from_secs(20), "victim claims", |r| r.status == "processing").await;
     common::signal(&victim, libc::SIGKILL);
@@ -107,7 +107,7 @@ async fn killed_worker_process_is_rescued(kind: Kind) {
     assert_eq!((counts.requeued, counts.failed), (1, 0));
     let r = row(q.as_ref(), id).await;
     assert_eq!(r.status, "pending");
-    assert!(r.last_error.as_deref().unwrap().contains("victim stopped heartbeating"), "{r:?}");
+    assert!(r.processing_error.as_deref().unwrap().contains("victim stopped heartbeating"), "{r:?}");
 
     let (code, out, err) = env.cli(&["run", "--drain", "--worker-id", "rescuer"]);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -116,7 +116,7 @@ async fn killed_worker_process_is_rescued(kind: Kind) {
         (r.status.as_str(), r.worker_id.as_deref(), r.attempts, r.analyses),
         ("completed", Some("rescuer"), 2, 1)
     );
-    assert_eq!(r.last_error, None);
+    assert_eq!(r.processing_error, None);
 }
 
 /// A worker whose lease was rescued and re-claimed can neither complete, nor
@@ -124,7 +124,7 @@ async fn killed_worker_process_is_rescued(kind: Kind) {
 async fn fencing_stops_a_worker_that_lost_its_lease(kind: Kind) {
     let env = Env::new(kind, &format!("fencing_{kind:?}")).await;
     let q = env.queue().await;
-    let id = q.enqueue(&NewRecording { file_path: "x.wav".into(), ..Default::default() }).await.unwrap();
+    let id = q.enqueue(&NewRecording { r2_path: "x.wav".into(), ..Default::default() }).await.unwrap();
     let a = q.claim("A", 1).await.unwrap().pop().unwrap();
     assert!(q.claim("B", 1).await.unwrap().is_empty(), "a held row is not claimable");
     assert!(q.heartbeat(&a.lease).await.unwrap());
@@ -155,9 +155,8 @@ async fn fencing_stops_a_worker_that_lost_its_lease(kind: Kind) {
 async fn backoff_priority_and_max_attempts(kind: Kind) {
     let env = Env::new(kind, &format!("backoff_{kind:?}")).await;
     let q = env.queue().await;
-    let low = q.enqueue(&NewRecording { file_path: "a.wav".into(), ..Default::default() }).await.unwrap();
-    let high =
-        q.enqueue(&NewRecording { file_path: "b.wav".into(), priority: 10, ..Default::default() }).await.unwrap();
+    let low = q.enqueue(&NewRecording { r2_path: "a.wav".into(), ..Default::default() }).await.unwrap();
+    let high = q.enqueue(&NewRecording { r2_path: "b.wav".into(), priority: 10, ..Default::default() }).await.unwrap();
     let first = q.claim("w", 1).await.unwrap().pop().unwrap();
     assert_eq!(first.id, high, "higher priority first");
     let second = q.claim("w", 1).await.unwrap().pop().unwrap();
@@ -178,7 +177,7 @@ async fn backoff_priority_and_max_attempts(kind: Kind) {
     let fifo_env = Env::new(kind, &format!("maxatt_{kind:?}")).await;
     let fq = fifo_env.queue().await;
     common::mkfifo(&fifo_env.recordings().join("never.wav"));
-    let id = fq.enqueue(&NewRecording { file_path: "never.wav".into(), ..Default::default() }).await.unwrap();
+    let id = fq.enqueue(&NewRecording { r2_path: "never.wav".into(), ..Default::default() }).await.unwrap();
     // Each drain: a 300 ms job timeout, 3 attempts, 100–400 ms backoff.
     let drain = || {
         fifo_env
@@ -195,7 +194,7 @@ async fn backoff_priority_and_max_attempts(kind: Kind) {
     assert_eq!(code, Some(0), "{err}");
     let r = row(fq.as_ref(), id).await;
     assert_eq!(r.status, "pending", "drain leaves the deferred retry: {r:?}");
-    let e = r.last_error.as_deref().unwrap();
+    let e = r.processing_error.as_deref().unwrap();
     assert!(e.starts_with("attempt ") && e.contains(" of 3: timed out"), "{r:?}");
     for _ in 0..20 {
         tokio::time::sleep(Duration::from_millis(450)).await;
@@ -207,7 +206,7 @@ async fn backoff_priority_and_max_attempts(kind: Kind) {
     }
     let r = row(fq.as_ref(), id).await;
     assert_eq!((r.status.as_str(), r.attempts), ("failed", 3), "{r:?}");
-    let e = r.last_error.unwrap();
+    let e = r.processing_error.unwrap();
     assert!(e.contains("gave up after 3 attempts") && e.contains("timed out"), "{e}");
     unblock(&fifo_env.recordings().join("never.wav"));
 }
@@ -227,7 +226,7 @@ async fn graceful_shutdown(kind: Kind) {
     // 1. Hand back: the download never finishes.
     let fifo = env.recordings().join("stuck.wav");
     common::mkfifo(&fifo);
-    let id = q.enqueue(&NewRecording { file_path: "stuck.wav".into(), ..Default::default() }).await.unwrap();
+    let id = q.enqueue(&NewRecording { r2_path: "stuck.wav".into(), ..Default::default() }).await.unwrap();
     let mut w = env.spawn(&["run", "--worker-id", "graceful"], &[("CALLSCRIBE_WORKER__SHUTDOWN_GRACE", "1s")]);
     wait_for(q.as_ref(), id, Duration::from_secs(20), "claim", |r| r.status == "processing").await;
     let t = std::time::Instant::now();
@@ -262,7 +261,7 @@ async fn admin_commands(kind: Kind) {
     let a = env.enqueue_bytes(q.as_ref(), "a.wav", &good).await;
     let b = env.enqueue_bytes(q.as_ref(), "b.wav", b"").await; // fails: empty
     let c = q
-        .enqueue(&NewRecording { file_path: "c.wav".into(), apex_id: Some("APX-7".into()), ..Default::default() })
+        .enqueue(&NewRecording { r2_path: "c.wav".into(), apex_id: Some("APX-7".into()), ..Default::default() })
         .await
         .unwrap();
     std::fs::write(env.recordings().join("c.wav"), &good).unwrap();
@@ -286,7 +285,7 @@ async fn admin_commands(kind: Kind) {
     assert_eq!(code, 0);
     assert!(out.contains("requeued 1"), "{out}");
     let r = row(q.as_ref(), b).await;
-    assert_eq!((r.status.as_str(), r.attempts, r.last_error.as_deref()), ("pending", 0, None));
+    assert_eq!((r.status.as_str(), r.attempts, r.processing_error.as_deref()), ("pending", 0, None));
     let (code, _, _) = env.cli(&["requeue", "--failed", "--id", &a.to_string()]);
     assert_ne!(code, 0, "a completed row is not requeued by --failed");
 
@@ -305,7 +304,7 @@ async fn admin_commands(kind: Kind) {
     assert!(err.contains("no matching row"), "{err}");
 
     // reset-stuck: a row held by a vanished worker goes back to pending.
-    let d = q.enqueue(&NewRecording { file_path: "a.wav".into(), ..Default::default() }).await.unwrap();
+    let d = q.enqueue(&NewRecording { r2_path: "a.wav".into(), ..Default::default() }).await.unwrap();
     let held = q.claim("ghost", 1).await.unwrap();
     assert_eq!(held[0].id, d);
     let (code, out, _) = env.cli(&["reset-stuck", "--older-than", "1h"]);
@@ -328,7 +327,7 @@ async fn admin_commands(kind: Kind) {
 async fn rescue_fails_when_attempts_are_spent(kind: Kind) {
     let env = Env::new(kind, &format!("rescue_fail_{kind:?}")).await;
     let q = env.queue().await;
-    let id = q.enqueue(&NewRecording { file_path: "a.wav".into(), ..Default::default() }).await.unwrap();
+    let id = q.enqueue(&NewRecording { r2_path: "a.wav".into(), ..Default::default() }).await.unwrap();
     for attempt in 1..=2u32 {
         let j = q.claim("dies", 1).await.unwrap().pop().expect("claimable");
         assert_eq!(j.attempts, attempt);
@@ -339,7 +338,7 @@ async fn rescue_fails_when_attempts_are_spent(kind: Kind) {
     }
     let r = row(q.as_ref(), id).await;
     assert_eq!(r.status, "failed");
-    assert!(r.last_error.unwrap().contains("attempt 2 of 2"));
+    assert!(r.processing_error.unwrap().contains("attempt 2 of 2"));
 }
 
 /// Another worker is mid-claim, holding one row locked: a claim beside it still
@@ -352,7 +351,7 @@ async fn a_claim_in_flight_does_not_hide_the_queue(kind: Kind) {
     let q = env.queue().await;
     assert_eq!(q.claim_index_problem().await.unwrap(), None, "after migrate the claim is served by an index");
     for i in 0..1000 {
-        let rec = NewRecording { file_path: format!("{i}.wav"), priority: i % 3, ..Default::default() };
+        let rec = NewRecording { r2_path: format!("{i}.wav"), priority: i % 3, ..Default::default() };
         q.enqueue(&rec).await.unwrap();
     }
     let select = "SELECT id FROM ai_call_recordings WHERE processing_status = 'pending' \

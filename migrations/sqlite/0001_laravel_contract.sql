@@ -1,90 +1,89 @@
--- The Laravel contract tables (see DESIGN.md) plus the queue bookkeeping columns
--- the worker owns, for SQLite, the embedded default. Timestamps are UTC text
--- `YYYY-MM-DD HH:MM:SS.SSS`, which sorts and compares as time.
+-- The Laravel app's tables (shared/LARAVEL-CONTRACT.md) for SQLite, the embedded
+-- default, with the same columns as on PostgreSQL and MariaDB, plus the columns the
+-- worker adds. Timestamps are UTC text `YYYY-MM-DD HH:MM:SS.SSS`, which sorts and
+-- compares as time (Laravel's SQLite grammar stores `datetime` text the same way).
 CREATE TABLE IF NOT EXISTS ai_call_recordings (
     id                      INTEGER PRIMARY KEY AUTOINCREMENT,
-    apex_id                 VARCHAR(191) NULL,
-    file_path               VARCHAR(1024) NOT NULL,
-    metadata                TEXT NULL,
+    apex_id                 VARCHAR(255) NULL,
+    r2_path                 VARCHAR(1024) NOT NULL,
+    r2_bucket               VARCHAR(255) NULL,
+    duration_seconds        INTEGER NULL,
+    file_size_bytes         INTEGER NULL,
+    file_format             VARCHAR(255) NULL,
     processing_status       VARCHAR(20) NOT NULL DEFAULT 'pending',
-    processing_started_at   TEXT NULL,
-    processing_completed_at TEXT NULL,
+    processing_error        TEXT NULL,
+    uploaded_at             DATETIME NULL,
+    processing_started_at   DATETIME NULL,
+    processing_completed_at DATETIME NULL,
+    created_at              DATETIME NULL,
+    updated_at              DATETIME NULL,
+    deleted_at              DATETIME NULL,
     priority                INTEGER NOT NULL DEFAULT 0,
     attempts                INTEGER NOT NULL DEFAULT 0,
     max_attempts            INTEGER NULL,
-    available_at            TEXT NULL,
+    available_at            DATETIME NULL,
     worker_id               VARCHAR(191) NULL,
-    heartbeat_at            TEXT NULL,
-    last_error              TEXT NULL,
-    created_at              TEXT NULL,
-    updated_at              TEXT NULL,
-    CONSTRAINT ai_call_recordings_status_check
-        CHECK (processing_status IN ('pending', 'processing', 'completed', 'failed'))
+    heartbeat_at            DATETIME NULL
 );
--- The claim query: pending rows, highest priority first, oldest first.
-CREATE INDEX IF NOT EXISTS ai_call_recordings_claim_idx
-    ON ai_call_recordings (priority DESC, id) WHERE processing_status = 'pending';
--- The rescuer: processing rows by heartbeat.
-CREATE INDEX IF NOT EXISTS ai_call_recordings_heartbeat_idx
-    ON ai_call_recordings (heartbeat_at) WHERE processing_status = 'processing';
-CREATE INDEX IF NOT EXISTS ai_call_recordings_status_idx ON ai_call_recordings (processing_status);
-CREATE INDEX IF NOT EXISTS ai_call_recordings_apex_id_idx ON ai_call_recordings (apex_id);
+CREATE INDEX IF NOT EXISTS ai_call_recordings_apex_id_index ON ai_call_recordings (apex_id);
 
 CREATE TABLE IF NOT EXISTS ai_call_transcriptions (
-    id                   INTEGER PRIMARY KEY AUTOINCREMENT,
-    call_recording_id    INTEGER NOT NULL UNIQUE REFERENCES ai_call_recordings (id) ON DELETE CASCADE,
-    full_transcript      TEXT NULL,
-    language             VARCHAR(16) NULL,
-    language_probability REAL NULL,
-    confidence           REAL NULL,
-    model_name           VARCHAR(191) NULL,
-    processing_seconds   REAL NULL,
-    audio_seconds        REAL NULL,
-    metadata             TEXT NULL,
-    created_at           TEXT NULL,
-    updated_at           TEXT NULL
+    id                      INTEGER PRIMARY KEY AUTOINCREMENT,
+    ai_call_recording_id    INTEGER NOT NULL REFERENCES ai_call_recordings (id) ON DELETE CASCADE,
+    full_transcript         TEXT NOT NULL,
+    segments                TEXT NULL,
+    redacted_transcript     TEXT NULL,
+    pii_detected            TEXT NULL,
+    language_detected       VARCHAR(255) NULL,
+    confidence_score        NUMERIC NULL,
+    model_used              VARCHAR(255) NOT NULL DEFAULT 'whisper-medium',
+    processing_time_seconds INTEGER NULL,
+    created_at              DATETIME NULL,
+    updated_at              DATETIME NULL,
+    language_probability    DOUBLE NULL,
+    transcription_details   TEXT NULL
 );
+CREATE INDEX IF NOT EXISTS ai_call_transcriptions_ai_call_recording_id_index
+    ON ai_call_transcriptions (ai_call_recording_id);
 
-CREATE TABLE IF NOT EXISTS ai_transcription_segments (
-    id               INTEGER PRIMARY KEY AUTOINCREMENT,
-    transcription_id INTEGER NOT NULL REFERENCES ai_call_transcriptions (id) ON DELETE CASCADE,
-    segment_index    INTEGER NOT NULL,
-    speaker          VARCHAR(64) NULL,
-    start_time       REAL NOT NULL,
-    end_time         REAL NOT NULL,
-    text             TEXT NOT NULL,
-    words            TEXT NULL,
-    confidence       REAL NULL,
-    created_at       TEXT NULL,
-    updated_at       TEXT NULL
+CREATE TABLE IF NOT EXISTS ai_call_segments (
+    id                       INTEGER PRIMARY KEY AUTOINCREMENT,
+    ai_call_transcription_id INTEGER NOT NULL REFERENCES ai_call_transcriptions (id) ON DELETE CASCADE,
+    segment_index            INTEGER NOT NULL,
+    speaker_label            VARCHAR(64) NULL,
+    start_time               NUMERIC NOT NULL,
+    end_time                 NUMERIC NOT NULL,
+    text                     TEXT NOT NULL,
+    words                    TEXT NULL,
+    confidence               NUMERIC NULL,
+    created_at               DATETIME NULL,
+    updated_at               DATETIME NULL
 );
-CREATE INDEX IF NOT EXISTS ai_transcription_segments_order_idx
-    ON ai_transcription_segments (transcription_id, segment_index);
+CREATE INDEX IF NOT EXISTS ai_call_segments_transcription_start_index
+    ON ai_call_segments (ai_call_transcription_id, start_time);
 
-CREATE TABLE IF NOT EXISTS ai_call_analyses (
-    id                     INTEGER PRIMARY KEY AUTOINCREMENT,
-    call_recording_id      INTEGER NOT NULL UNIQUE REFERENCES ai_call_recordings (id) ON DELETE CASCADE,
-    summary                TEXT NULL,
-    sentiment_label        VARCHAR(16) NULL,
-    sentiment_score        REAL NULL,
-    quality_score          REAL NULL,
-    speaker_metrics        TEXT NULL,
-    topics                 TEXT NULL,
-    outcome                VARCHAR(64) NULL,
-    action_items           TEXT NULL,
-    audio_duration_seconds REAL NULL,
-    audio_sample_rate      INTEGER NULL,
-    audio_channels         INTEGER NULL,
-    audio_rms_dbfs         REAL NULL,
-    audio_peak_dbfs        REAL NULL,
-    audio_clipping_ratio   REAL NULL,
-    audio_silence_ratio    REAL NULL,
-    audio_snr_db           REAL NULL,
-    audio_quality_score    REAL NULL,
-    engine                 VARCHAR(32) NULL,
-    model_name             VARCHAR(191) NULL,
-    created_at             TEXT NULL,
-    updated_at             TEXT NULL,
-    CONSTRAINT ai_call_analyses_sentiment_check
-        CHECK (sentiment_label IS NULL OR sentiment_label IN ('positive', 'neutral', 'negative'))
+CREATE TABLE IF NOT EXISTS ai_call_analysis (
+    id                      INTEGER PRIMARY KEY AUTOINCREMENT,
+    ai_call_recording_id    INTEGER NOT NULL REFERENCES ai_call_recordings (id) ON DELETE CASCADE,
+    summary                 TEXT NULL,
+    sentiment_score         NUMERIC NULL,
+    sentiment_label         VARCHAR(255) NULL CHECK (sentiment_label IN
+                                ('very_negative', 'negative', 'neutral', 'positive', 'very_positive')),
+    key_topics              TEXT NULL,
+    action_items            TEXT NULL,
+    quality_score           NUMERIC NULL,
+    compliance_flags        TEXT NULL,
+    speaker_metrics         TEXT NULL,
+    model_used              VARCHAR(255) NOT NULL DEFAULT 'llama-3.1-8b',
+    processing_time_seconds INTEGER NULL,
+    created_at              DATETIME NULL,
+    updated_at              DATETIME NULL,
+    quality_zone            VARCHAR(32) NULL,
+    outcome                 VARCHAR(64) NULL,
+    outcome_details         TEXT NULL,
+    quality_breakdown       TEXT NULL,
+    speaker_sentiment       TEXT NULL,
+    audio_quality           TEXT NULL,
+    engine                  VARCHAR(32) NULL
 );
+CREATE INDEX IF NOT EXISTS ai_call_analysis_ai_call_recording_id_index ON ai_call_analysis (ai_call_recording_id);

@@ -33,19 +33,26 @@ pub const RUBRIC: &[(&str, &str)] = &[
     ("compliance", "no threats, no abusive language, no disclosure to third parties, no false claims"),
 ];
 
-/// Sentiment scores run from −1 (very negative) to +1 (very positive); the label
-/// is `negative` at or below −0.25, `positive` at or above +0.25, else `neutral`.
+/// Sentiment scores run from −1 (very negative) to +1 (very positive) inside
+/// callscribe and are stored ×10, on the app's −10…+10 scale. The five labels of
+/// the app's enum: `very_negative` at or below −0.6 (−6 stored), `negative` at or
+/// below −0.2 (−2), `neutral` below +0.2, `positive` below +0.6, else
+/// `very_positive`.
 pub fn sentiment_label(score: f64) -> &'static str {
-    if score <= -0.25 {
+    if score <= -0.6 {
+        "very_negative"
+    } else if score <= -0.2 {
         "negative"
-    } else if score >= 0.25 {
+    } else if score < 0.2 {
+        "neutral"
+    } else if score < 0.6 {
         "positive"
     } else {
-        "neutral"
+        "very_positive"
     }
 }
 
-/// A finished analysis, as written to `ai_call_analyses`.
+/// A finished analysis, as written to `ai_call_analysis`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
     pub summary: String,
@@ -351,6 +358,9 @@ mod tests {
         assert_eq!(a.speaker_sentiment["customer"]["label"], "negative");
         assert_eq!(sentiment_label(0.0), "neutral");
         assert_eq!(sentiment_label(-0.25), "negative");
+        assert_eq!(sentiment_label(-0.6), "very_negative");
+        assert_eq!(sentiment_label(0.6), "very_positive");
+        assert_eq!(sentiment_label(0.19), "neutral");
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub struct Word {
 }
 
 /// One segment of speech.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Segment {
     pub start: f64,
     pub end: f64,
@@ -28,7 +28,7 @@ pub struct Segment {
     /// Mean token probability of the segment's words.
     pub confidence: f64,
     pub no_speech_probability: f64,
-    /// `agent`/`customer` from channels, `speaker_1`/`speaker_2` from diarization.
+    /// `agent`/`supporter` (the configured labels), by channel or by the mono rule.
     pub speaker: Option<String>,
     /// The channel it was heard on (stereo), else 0.
     pub channel: usize,

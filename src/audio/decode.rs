@@ -1,6 +1,7 @@
 //! Decode any common call-recording format into planar f32 channels at the
 //! file's own sample rate: WAV (PCM 8/16/24/32-bit, float, µ-law, A-law), MP3,
-//! OGG/Vorbis, FLAC and AAC/M4A, through symphonia. Channels are kept: stereo
+//! OGG/Vorbis, FLAC and AAC/M4A through symphonia; GSM 06.10 (raw `.gsm` and WAV49)
+//! through [`super::gsm`]. Channels are kept: stereo
 //! calls carry agent and customer on separate legs.
 
 use std::fs::File;
@@ -16,7 +17,7 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-use super::{Audio, AudioError};
+use super::{gsm, Audio, AudioError};
 
 /// Formats seen on phone systems that we recognise but cannot decode, with the
 /// magic bytes that identify them.
@@ -38,6 +39,9 @@ pub fn decode_file(path: &Path, ext: Option<&str>, max_duration: Duration) -> Re
         )));
     }
     drop(file);
+    if let Some(audio) = decode_gsm(path, ext, &head[..n], max_duration)? {
+        return Ok(audio);
+    }
 
     let file = File::open(path).map_err(|e| AudioError::Io(e.to_string()))?;
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
@@ -168,6 +172,68 @@ pub fn decode_file(path: &Path, ext: Option<&str>, max_duration: Duration) -> Re
         }
     }
     Ok(Audio { sample_rate, channels })
+}
+
+/// GSM 06.10, which symphonia cannot decode: a WAV whose format tag is
+/// `0x0031` (WAV49), or raw 33-byte frames (by the `gsm` extension or the frames'
+/// `0xD` signature). `None` when the file is neither.
+fn decode_gsm(path: &Path, ext: Option<&str>, head: &[u8], max: Duration) -> Result<Option<Audio>, AudioError> {
+    let is_wav = head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WAVE");
+    let raw_hint = ext.is_some_and(|e| e.eq_ignore_ascii_case("gsm"));
+    let sniff_raw = head.first().is_some_and(|b| b >> 4 == 0xD);
+    if !is_wav && !raw_hint && !sniff_raw {
+        return Ok(None);
+    }
+    if is_wav {
+        // The fmt chunk sits near the start; read only that much unless it is GSM.
+        let mut first = vec![0u8; 4096];
+        let mut f = File::open(path).map_err(|e| AudioError::Io(e.to_string()))?;
+        let n = read_up_to(&mut f, &mut first)?;
+        if !wav_tag_is_gsm(&first[..n]) {
+            return Ok(None);
+        }
+    }
+    let data = std::fs::read(path).map_err(|e| AudioError::Io(e.to_string()))?;
+    if is_wav {
+        let (_, channels, rate, body) = gsm::wav_format(&data)
+            .ok_or_else(|| AudioError::Corrupt("GSM 6.10 WAV without a readable data chunk".into()))?;
+        if channels != 1 {
+            return Err(AudioError::Unsupported(format!("GSM 6.10 WAV with {channels} channels (only mono exists)")));
+        }
+        if !(1_000..=48_000).contains(&rate) {
+            return Err(AudioError::Corrupt(format!("implausible sample rate {rate} Hz")));
+        }
+        return gsm::decode_wav49(body, rate, max.as_secs_f64()).map(Some);
+    }
+    if raw_hint || gsm::is_raw_gsm(&data) {
+        return gsm::decode_raw(&data, max.as_secs_f64()).map(Some);
+    }
+    Ok(None)
+}
+
+/// The `fmt ` chunk of the first bytes of a WAV names GSM 6.10.
+fn wav_tag_is_gsm(first: &[u8]) -> bool {
+    let mut pos = 12;
+    while pos + 10 <= first.len() {
+        let size = u32::from_le_bytes([first[pos + 4], first[pos + 5], first[pos + 6], first[pos + 7]]) as usize;
+        if &first[pos..pos + 4] == b"fmt " {
+            return u16::from_le_bytes([first[pos + 8], first[pos + 9]]) == gsm::WAVE_FORMAT_GSM610;
+        }
+        pos = pos.saturating_add(8 + size + (size & 1));
+    }
+    false
+}
+
+fn read_up_to(f: &mut File, buf: &mut [u8]) -> Result<usize, AudioError> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => return Err(AudioError::Io(e.to_string())),
+        }
+    }
+    Ok(n)
 }
 
 fn sniff_unsupported(head: &[u8]) -> Option<&'static str> {

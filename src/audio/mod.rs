@@ -4,6 +4,7 @@
 //! queue.
 
 pub mod decode;
+pub mod gsm;
 pub mod quality;
 pub mod resample;
 pub mod vad;

@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What the quality pass measured; written to `ai_call_analyses`.
+/// What the quality pass measured; written to `ai_call_analysis`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioQuality {
     pub duration_seconds: f64,

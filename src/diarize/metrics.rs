@@ -1,7 +1,7 @@
 //! Per-speaker call metrics, the figures call-analytics products show: talk
 //! time, share of talk, words per minute, turns, interruptions, longest
 //! monologue; and for the call: silence (non-talk) time, longest silence and the
-//! first-response latency. Written as JSON to `ai_call_analyses.speaker_metrics`.
+//! first-response latency. Written as JSON to `ai_call_analysis.speaker_metrics`.
 //!
 //! Definitions. Talk time is the union of a speaker's segments. A turn is a run
 //! of consecutive segments by one speaker (segments in start order). An

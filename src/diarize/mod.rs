@@ -12,7 +12,7 @@
 //!
 //! [`der`] scores either against a reference; `benches/diarization.rs` shows
 //! which is better on two-voice calls. [`metrics`] turns labelled segments into
-//! the per-speaker figures of `ai_call_analyses.speaker_metrics`.
+//! the per-speaker figures of `ai_call_analysis.speaker_metrics`.
 
 pub mod der;
 pub mod features;
@@ -53,6 +53,30 @@ pub fn label_channels(mut per_channel: Vec<Transcript>, labels: &[String]) -> Tr
     }
     out.segments.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.channel.cmp(&b.channel)));
     out
+}
+
+/// Name the voices of a mono call: whoever speaks first is the agent
+/// (`labels[0]`), the other voice the supporter (`labels[1]`). In these calls
+/// the recording starts when the agent's line is connected, and the agent opens
+/// with the greeting on outbound and inbound calls alike (the first segment of
+/// every test call here is the agent's). A third voice keeps its own name.
+pub fn name_by_opening(segments: &mut [Segment], labels: &[String]) {
+    let mut order: Vec<String> = Vec::new();
+    for s in segments.iter() {
+        if let Some(who) = &s.speaker {
+            if !order.contains(who) {
+                order.push(who.clone());
+            }
+        }
+    }
+    for s in segments.iter_mut() {
+        if let Some(who) = &s.speaker {
+            let i = order.iter().position(|x| x == who).unwrap_or(0);
+            if let Some(name) = labels.get(i) {
+                s.speaker = Some(name.clone());
+            }
+        }
+    }
 }
 
 /// Gap-based: a new speaker turn after every pause of at least `gap` seconds,
@@ -187,6 +211,17 @@ mod tests {
         let t = label_channels(vec![a, b], &["agent".to_string(), "customer".to_string()]);
         let who: Vec<_> = t.segments.iter().map(|s| s.speaker.clone().unwrap()).collect();
         assert_eq!(who, ["agent", "customer", "agent"]);
+    }
+
+    #[test]
+    fn the_voice_that_opens_the_call_is_the_agent() {
+        let mut s: Vec<Segment> = ["speaker_2", "speaker_1", "speaker_2", "speaker_3"]
+            .iter()
+            .map(|w| Segment { speaker: Some(w.to_string()), ..Default::default() })
+            .collect();
+        name_by_opening(&mut s, &["agent".to_string(), "supporter".to_string()]);
+        let who: Vec<_> = s.iter().map(|s| s.speaker.clone().unwrap()).collect();
+        assert_eq!(who, ["agent", "supporter", "agent", "speaker_3"]);
     }
 
     #[test]

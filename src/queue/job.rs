@@ -5,9 +5,9 @@
 //! # Job states
 //!
 //! ```text
-//!            enqueue (Laravel app / `callscribe enqueue`)
-//!                 │
-//!                 ▼            claim (worker): attempts += 1
+//!            enqueue (Laravel app / `callscribe enqueue`); the app's reprocess
+//!                 │            (pending or queued, error and times nulled: attempts restart)
+//!                 ▼            claim (worker): attempts += 1, `queued` before `pending`
 //!   ┌────────▶ pending ─────────────────────────────▶ processing ──┐
 //!   │  ▲          ▲   retry (worker, transient error,    │    │      │ complete (worker,
 //!   │  │          └─── attempts left, available_at = now + backoff)│      │ fenced, one txn)
@@ -37,10 +37,13 @@ use crate::asr::Transcript;
 use crate::audio::AudioQuality;
 use crate::diarize::metrics::CallMetrics;
 
-/// The four values of `processing_status` the Laravel app understands.
+/// The values of `processing_status` the Laravel app understands. `queued` is
+/// the app's priority reprocess: claimed before `pending`, never written by
+/// the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
+    Queued,
     Pending,
     Processing,
     Completed,
@@ -48,10 +51,12 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub const ALL: [JobState; 4] = [JobState::Pending, JobState::Processing, JobState::Completed, JobState::Failed];
+    pub const ALL: [JobState; 5] =
+        [JobState::Queued, JobState::Pending, JobState::Processing, JobState::Completed, JobState::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            JobState::Queued => "queued",
             JobState::Pending => "pending",
             JobState::Processing => "processing",
             JobState::Completed => "completed",
@@ -65,8 +70,13 @@ impl JobState {
 pub struct Job {
     pub id: i64,
     pub apex_id: Option<String>,
-    /// The object key of the audio in the bucket or local folder.
-    pub file_path: String,
+    /// `r2_path` as the app wrote it: an object key, or a full `https://` URL
+    /// ([`crate::storage::object_key`] reduces it to a key).
+    pub r2_path: String,
+    /// `r2_bucket`: the bucket this row's audio is in, when the app named one.
+    pub r2_bucket: Option<String>,
+    /// `file_format` (the upload's extension), a decoder hint.
+    pub file_format: Option<String>,
     pub priority: i32,
     /// Attempts including this one.
     pub attempts: u32,
@@ -89,12 +99,12 @@ pub struct Lease {
 pub struct JobResults {
     /// Audio quality figures; `None` only in queue tests that carry no audio.
     pub audio: Option<AudioQuality>,
-    /// The transcript (`ai_call_transcriptions` + `ai_transcription_segments`);
+    /// The transcript (`ai_call_transcriptions` with its JSON `segments`, and `ai_call_segments` rows);
     /// `None` when transcription is switched off.
     pub transcript: Option<Transcript>,
-    /// `ai_call_analyses.speaker_metrics`.
+    /// `ai_call_analysis.speaker_metrics`.
     pub speaker_metrics: Option<CallMetrics>,
-    /// Summary, sentiment, quality, outcome (`ai_call_analyses`).
+    /// Summary, sentiment, quality, outcome (`ai_call_analysis`).
     pub analysis: Option<Analysis>,
     /// Where the time went (logged, not stored).
     pub timings: StageTimings,
@@ -113,7 +123,13 @@ pub struct StageTimings {
 }
 
 impl JobResults {
-    /// The `metadata` JSON of the transcription row.
+    /// The measured duration in whole seconds, for `duration_seconds` where the
+    /// app left it NULL.
+    pub fn duration_seconds(&self) -> Option<i64> {
+        self.audio.as_ref().map(|a| crate::contract::whole_seconds(a.duration_seconds) as i64)
+    }
+
+    /// The `transcription_details` JSON of the transcription row.
     pub fn transcript_metadata(&self) -> Option<serde_json::Value> {
         let t = self.transcript.as_ref()?;
         let text = t.full_text();
@@ -127,13 +143,17 @@ impl JobResults {
     }
 }
 
-/// A new row for `enqueue` (the Laravel app inserts its own the same way).
+/// A new row for `enqueue`, with the columns the Laravel app's
+/// `CallRecordingService::uploadForProcessing` fills.
 #[derive(Debug, Clone, Default)]
 pub struct NewRecording {
     pub apex_id: Option<String>,
-    pub file_path: String,
+    pub r2_path: String,
+    pub r2_bucket: Option<String>,
+    pub duration_seconds: Option<i64>,
+    pub file_size_bytes: Option<i64>,
+    pub file_format: Option<String>,
     pub priority: i32,
-    pub metadata: Option<serde_json::Value>,
 }
 
 /// Which rows `reprocess` picks.
@@ -155,11 +175,13 @@ pub struct RescueCounts {
 /// Queue statistics for `callscribe stats`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Stats {
+    /// The app's priority reprocess, claimed before `pending`.
+    pub queued: u64,
     pub pending: u64,
     pub processing: u64,
     pub completed: u64,
     pub failed: u64,
-    /// Pending rows whose retry time has not come yet (included in `pending`).
+    /// Pending or queued rows whose retry time has not come yet (included in their counts).
     pub deferred: u64,
     pub oldest_pending_age_seconds: Option<f64>,
     pub completed_last_hour: u64,
@@ -176,6 +198,7 @@ pub struct ErrorCount {
 impl Stats {
     pub fn set_count(&mut self, status: &str, n: u64) {
         match status {
+            "queued" => self.queued = n,
             "pending" => self.pending = n,
             "processing" => self.processing = n,
             "completed" => self.completed = n,

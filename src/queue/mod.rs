@@ -1,13 +1,20 @@
 //! The database is the queue. One trait, [`Queue`], one module per backend:
-//! [`postgres`] (`FOR UPDATE SKIP LOCKED` inside one `UPDATE … RETURNING`),
-//! [`mysql`] (MariaDB ≥ 10.6 / MySQL ≥ 8: `SELECT … ORDER BY … LIMIT n FOR UPDATE
-//! SKIP LOCKED` then `UPDATE` in one short transaction) and [`sqlite`] (one
-//! `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`, serialised by SQLite's
-//! write lock). [`maintenance`] holds the rescuer. Times come from the database's
-//! clock, so workers with skewed clocks still agree on what is stale.
+//! [`postgres`] (a `MATERIALIZED` CTE `SELECT … FOR UPDATE SKIP LOCKED LIMIT n`
+//! feeding one `UPDATE … RETURNING`), [`mysql`] (MariaDB ≥ 10.6 / MySQL ≥ 8:
+//! `SELECT … ORDER BY … LIMIT n FOR UPDATE SKIP LOCKED` then `UPDATE` in one short
+//! transaction) and [`sqlite`] (one `UPDATE … WHERE id IN (SELECT … LIMIT n)
+//! RETURNING`, serialised by SQLite's write lock). [`maintenance`] holds the
+//! rescuer, [`schema`] the tables.
 //!
-//! No method holds a transaction or a pooled connection beyond its own call: the
-//! minutes a job runs are spent outside the database.
+//! The backends differ only where SQL must: the clock, placeholders, casts,
+//! intervals and the claim. Everything else is written once, here: the SQL text
+//! is built from a [`Dialect`], the values travel as [`Val`]s, and the method
+//! bodies are one macro ([`common_queue_methods`]) expanded in each backend.
+//!
+//! Times come from the database's clock, in UTC, so workers with skewed clocks
+//! still agree on what is stale. No method holds a transaction or a pooled
+//! connection beyond its own call: the minutes a job runs are spent outside the
+//! database.
 
 pub mod job;
 pub mod maintenance;
@@ -24,17 +31,45 @@ use async_trait::async_trait;
 pub use job::{clip_error, ErrorCount, Job, JobResults, JobState, Lease, NewRecording, RescueCounts, Selector, Stats};
 
 use crate::config::{Backend, DatabaseConfig};
+use crate::contract;
 
-/// Errors of the queue. Database trouble is transient (the worker retries later);
-/// a lost lease means another worker owns the row now.
+/// Errors of the queue, classified where they are born: a dead or busy database
+/// is transient (the worker retries later); a statement the database refuses
+/// for the data in it (a value too long, a type mismatch, a constraint) will be
+/// refused again, so the row is failed with the database's words.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    #[error("the database refused the results: {0}")]
+    Rejected(String),
     #[error("lease lost: row {id} is no longer held by this worker for attempt {attempt}")]
     LeaseLost { id: i64, attempt: u32 },
     #[error("schema: {0}")]
     Schema(String),
+}
+
+impl From<sqlx::Error> for QueueError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(d) if is_deterministic(d.code().as_deref()) => {
+                QueueError::Rejected(d.message().to_string())
+            }
+            _ => QueueError::Database(e),
+        }
+    }
+}
+
+/// SQLSTATE classes a retry cannot fix: 22 data exception (value too long, out of
+/// range, invalid JSON), 23 integrity constraint, 42 syntax or access rule
+/// (undefined column, type mismatch such as `json` vs `jsonb`). SQLite reports no
+/// SQLSTATE; its constraint errors carry codes 19xx/275/…: `2067`, `1299`, `787`, `275`.
+fn is_deterministic(code: Option<&str>) -> bool {
+    match code {
+        Some(c) if c.len() == 5 => matches!(&c[..2], "22" | "23" | "42"),
+        Some(c) => matches!(c, "19" | "275" | "787" | "1299" | "1555" | "2067" | "531"),
+        None => false,
+    }
 }
 
 impl QueueError {
@@ -49,14 +84,16 @@ impl QueueError {
 pub struct RecordingView {
     pub id: i64,
     pub apex_id: Option<String>,
-    pub file_path: String,
+    pub r2_path: String,
+    pub r2_bucket: Option<String>,
     pub status: String,
     pub attempts: i64,
     pub worker_id: Option<String>,
-    pub last_error: Option<String>,
-    /// `metadata.duration` as written back by the worker.
-    pub duration: Option<f64>,
-    /// Number of `ai_call_analyses` rows for this recording (0 or 1).
+    pub processing_error: Option<String>,
+    /// `duration_seconds`: the app's, or the measured one when the app left it NULL.
+    pub duration_seconds: Option<i64>,
+    pub deleted: bool,
+    /// Number of `ai_call_analysis` rows for this recording (0 or 1).
     pub analyses: i64,
 }
 
@@ -65,27 +102,37 @@ pub struct RecordingView {
 pub struct StoredResults {
     pub transcript: Option<StoredTranscript>,
     pub speaker_metrics: Option<serde_json::Value>,
-    pub audio_quality_score: Option<f64>,
+    pub audio_quality: Option<serde_json::Value>,
     pub summary: Option<String>,
+    pub sentiment_score: Option<f64>,
     pub sentiment_label: Option<String>,
     pub quality_score: Option<f64>,
+    pub quality_zone: Option<String>,
+    pub key_topics: Option<serde_json::Value>,
+    pub action_items: Option<serde_json::Value>,
+    pub compliance_flags: Option<serde_json::Value>,
     pub outcome: Option<String>,
     pub engine: Option<String>,
-    pub model_name: Option<String>,
+    pub model_used: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StoredTranscript {
     pub full_transcript: String,
-    pub language: Option<String>,
+    pub language_detected: Option<String>,
     pub language_probability: Option<f64>,
-    pub model_name: Option<String>,
-    pub metadata: Option<serde_json::Value>,
+    pub confidence_score: Option<f64>,
+    pub model_used: Option<String>,
+    pub details: Option<serde_json::Value>,
+    /// From the JSON `segments` column.
     pub segments: Vec<StoredSegment>,
+    /// Rows in `ai_call_segments` (0 where the table does not exist).
+    pub segment_rows: i64,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StoredSegment {
+    #[serde(rename = "segment_id")]
     pub index: i64,
     pub speaker: Option<String>,
     pub start: f64,
@@ -93,18 +140,6 @@ pub struct StoredSegment {
     pub text: String,
     pub words: serde_json::Value,
 }
-
-/// The analyses columns `results` reads.
-pub(crate) type AnalysisRow = (
-    Option<String>,
-    Option<f64>,
-    Option<String>,
-    Option<String>,
-    Option<f64>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
 
 pub(crate) fn json(text: Option<String>) -> Option<serde_json::Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -115,15 +150,27 @@ pub(crate) fn json(text: Option<String>) -> Option<serde_json::Value> {
 pub trait Queue: Send + Sync {
     fn backend(&self) -> Backend;
 
-    /// Apply the bundled migrations that have not been applied; returns their names.
+    /// Create the app's tables where missing, add the worker's columns and
+    /// indexes where missing; returns what it did, one line per change.
     async fn migrate(&self) -> Result<Vec<String>, QueueError>;
 
     /// `table.column` names the worker needs that the database lacks.
     async fn missing_columns(&self) -> Result<Vec<String>, QueueError>;
 
+    /// Columns whose type cannot hold what the worker writes (`doctor`).
+    async fn type_problems(&self) -> Result<Vec<String>, QueueError> {
+        Ok(Vec::new())
+    }
+
     /// Why the claim cannot read just the rows it takes (an index the schema
     /// lacks), when the backend can tell; `None` when it is served well.
     async fn claim_index_problem(&self) -> Result<Option<String>, QueueError> {
+        Ok(None)
+    }
+
+    /// A time-zone setting that would make the app read our UTC times shifted
+    /// (MySQL/MariaDB server zone other than UTC); `None` when all is UTC.
+    async fn time_zone_problem(&self) -> Result<Option<String>, QueueError> {
         Ok(None)
     }
 
@@ -136,10 +183,10 @@ pub trait Queue: Send + Sync {
     /// Write results and mark `completed` in one transaction, only if still held.
     async fn complete(&self, lease: &Lease, results: &JobResults) -> Result<(), QueueError>;
 
-    /// Back to `pending` with `last_error`, claimable again after `delay`.
+    /// Back to `pending` with `processing_error`, claimable again after `delay`.
     async fn retry(&self, lease: &Lease, error: &str, delay: Duration) -> Result<bool, QueueError>;
 
-    /// `failed` for good with a readable `last_error`.
+    /// `failed` for good with a readable `processing_error`.
     async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, QueueError>;
 
     /// Hand the row back to `pending` without spending the attempt (shutdown).
@@ -158,7 +205,7 @@ pub trait Queue: Send + Sync {
 
     async fn stats(&self) -> Result<Stats, QueueError>;
 
-    /// Insert a `pending` row; returns its id.
+    /// Insert a `pending` row as the app's `CallRecordingService` does; returns its id.
     async fn enqueue(&self, rec: &NewRecording) -> Result<i64, QueueError>;
 
     /// Rows in id order, at most `limit`; only row `id` when given.
@@ -179,154 +226,568 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<Arc<dyn Queue>, QueueError>
     })
 }
 
-/// Columns of the `ai_call_analyses` insert; values in [`AnalysisValues`] order.
-pub(crate) const ANALYSIS_COLUMNS: &str = "call_recording_id, audio_duration_seconds, audio_sample_rate, \
-    audio_channels, audio_rms_dbfs, audio_peak_dbfs, audio_clipping_ratio, audio_silence_ratio, audio_snr_db, \
-    audio_quality_score, speaker_metrics, summary, sentiment_label, sentiment_score, quality_score, topics, outcome, \
-    action_items, engine, model_name, speaker_sentiment, quality_breakdown, outcome_details, compliance_flags, \
-    created_at, updated_at";
-
-/// Columns of the `ai_call_transcriptions` insert; values in [`TranscriptValues`] order.
-pub(crate) const TRANSCRIPTION_COLUMNS: &str = "call_recording_id, full_transcript, language, language_probability, \
-    confidence, model_name, processing_seconds, audio_seconds, metadata, created_at, updated_at";
-
-/// Columns of the `ai_transcription_segments` insert.
-pub(crate) const SEGMENT_COLUMNS: &str =
-    "transcription_id, segment_index, speaker, start_time, end_time, text, words, confidence, created_at, updated_at";
-
-/// The `ai_call_analyses` row of a completing job, computed once for every backend
-/// (JSON columns as text; each backend casts its placeholders as it must).
-pub(crate) struct AnalysisValues {
-    pub id: i64,
-    pub audio: crate::audio::AudioQuality,
-    pub speaker_metrics: Option<String>,
-    pub summary: Option<String>,
-    pub sentiment_label: Option<String>,
-    pub sentiment_score: Option<f64>,
-    pub quality_score: Option<f64>,
-    pub topics: Option<String>,
-    pub outcome: Option<String>,
-    pub action_items: Option<String>,
-    pub engine: Option<String>,
-    pub model_name: Option<String>,
-    pub speaker_sentiment: Option<String>,
-    pub quality_breakdown: Option<String>,
-    pub outcome_details: Option<String>,
-    pub compliance_flags: Option<String>,
+/// A value bound to a statement, in placeholder order.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Int(Option<i64>),
+    Float(Option<f64>),
+    Text(Option<String>),
 }
 
-impl AnalysisValues {
-    /// `None` when the job has nothing for `ai_call_analyses` (queue tests).
-    pub fn of(id: i64, r: &JobResults) -> Option<AnalysisValues> {
-        if r.audio.is_none() && r.speaker_metrics.is_none() {
-            return None;
+/// How one backend spells what SQL does not standardise.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dialect {
+    pub backend: Backend,
+}
+
+impl Dialect {
+    /// The database's clock in UTC.
+    pub fn now(self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "(now() AT TIME ZONE 'UTC')",
+            Backend::Mysql => "UTC_TIMESTAMP(6)",
+            Backend::Sqlite => "strftime('%Y-%m-%d %H:%M:%f', 'now')",
         }
-        let an = r.analysis.as_ref();
-        Some(AnalysisValues {
-            id,
-            audio: r.audio.clone().unwrap_or_else(crate::audio::AudioQuality::unknown),
-            speaker_metrics: r.speaker_metrics.as_ref().map(json_text),
-            summary: an.map(|a| a.summary.clone()),
-            sentiment_label: an.map(|a| a.sentiment_label.clone()),
-            sentiment_score: an.map(|a| a.sentiment_score),
-            quality_score: an.map(|a| a.quality_score),
-            topics: an.map(|a| json_text(&a.topics)),
-            outcome: an.map(|a| a.outcome.clone()),
-            action_items: an.map(|a| json_text(&a.action_items)),
-            engine: an.map(|a| a.engine.clone()),
-            model_name: an.map(|a| a.model.clone()),
-            speaker_sentiment: an.map(|a| a.speaker_sentiment.to_string()),
-            quality_breakdown: an.map(|a| a.quality_items.to_string()),
-            outcome_details: an.map(|a| a.outcome_details.to_string()),
-            compliance_flags: an.map(|a| json_text(&a.compliance_flags)),
-        })
+    }
+
+    /// The `n`-th placeholder (1-based).
+    pub fn p(self, n: usize) -> String {
+        match self.backend {
+            Backend::Postgres => format!("${n}"),
+            _ => "?".into(),
+        }
+    }
+
+    /// A placeholder holding JSON text for a JSON column (`json` or `jsonb`: an
+    /// assignment cast takes `json` into either).
+    pub fn json(self, n: usize) -> String {
+        match self.backend {
+            Backend::Postgres => format!("${n}::json"),
+            _ => "?".into(),
+        }
+    }
+
+    /// `expr` read as a 64-bit integer.
+    pub fn int(self, expr: &str) -> String {
+        match self.backend {
+            Backend::Postgres => format!("({expr})::int8"),
+            Backend::Mysql => format!("CAST({expr} AS SIGNED)"),
+            Backend::Sqlite => format!("CAST({expr} AS INTEGER)"),
+        }
+    }
+
+    /// `expr` read as a double.
+    pub fn float(self, expr: &str) -> String {
+        match self.backend {
+            Backend::Postgres => format!("({expr})::float8"),
+            Backend::Mysql => format!("CAST({expr} AS DOUBLE)"),
+            Backend::Sqlite => format!("CAST({expr} AS REAL)"),
+        }
+    }
+
+    /// `expr` read as text (JSON columns, enums, varchars of any width).
+    pub fn text(self, expr: &str) -> String {
+        match self.backend {
+            Backend::Postgres => format!("({expr})::text"),
+            Backend::Mysql => format!("CAST({expr} AS CHAR)"),
+            Backend::Sqlite => expr.to_string(),
+        }
+    }
+
+    /// The clock shifted by the duration bound at placeholder `n` (see [`Dialect::span`]).
+    pub fn shifted(self, n: usize, later: bool) -> String {
+        let sign = if later { "+" } else { "-" };
+        match self.backend {
+            Backend::Postgres => format!("({} {sign} make_interval(secs => ${n}::float8))", self.now()),
+            Backend::Mysql => format!("({} {sign} INTERVAL ? MICROSECOND)", self.now()),
+            Backend::Sqlite => "strftime('%Y-%m-%d %H:%M:%f', 'now', ?)".to_string(),
+        }
+    }
+
+    /// The value for [`Dialect::shifted`].
+    pub fn span(self, d: Duration, later: bool) -> Val {
+        match self.backend {
+            Backend::Postgres => Val::Float(Some(d.as_secs_f64())),
+            Backend::Mysql => Val::Int(Some(micros(d))),
+            Backend::Sqlite => {
+                let s = d.as_secs_f64();
+                Val::Text(Some(format!("{:+.3} seconds", if later { s } else { -s })))
+            }
+        }
+    }
+
+    /// String concatenation.
+    pub fn concat(self, parts: &[&str]) -> String {
+        match self.backend {
+            Backend::Mysql => format!("CONCAT({})", parts.join(", ")),
+            _ => parts.join(" || "),
+        }
+    }
+
+    /// The larger of two integers.
+    pub fn max0(self, expr: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("MAX({expr}, 0)"),
+            _ => format!("GREATEST({expr}, 0)"),
+        }
     }
 }
 
-/// JSON text of a value for a JSON column.
-fn json_text<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+/// The attempt number a claim gives a row: 1 when the row is fresh — never
+/// started, or set back to `pending` by the app's own reprocess, which nulls
+/// `processing_started_at` and `processing_error` but knows nothing of
+/// `attempts` — else one more than before. A worker's retry keeps
+/// `processing_started_at` and writes `processing_error`, so it counts on.
+pub(crate) const NEXT_ATTEMPT: &str =
+    "CASE WHEN processing_started_at IS NULL AND processing_error IS NULL THEN 1 ELSE attempts + 1 END";
+
+/// The rows a claim may take: `queued` (the app's priority reprocess) or
+/// `pending`, not soft-deleted, whose retry time has come.
+pub(crate) fn claimable(d: Dialect) -> String {
+    format!(
+        "processing_status IN ('queued', 'pending') AND deleted_at IS NULL \
+         AND (available_at IS NULL OR available_at <= {})",
+        d.now()
+    )
 }
 
-/// The `ai_call_transcriptions` row of a completing job.
-pub(crate) struct TranscriptValues {
-    pub id: i64,
+/// The claim order: `queued` before `pending` ('queued' > 'pending'), then
+/// priority, then age. The claim index has exactly this order.
+pub(crate) const CLAIM_ORDER: &str = "processing_status DESC, priority DESC, id";
+
+/// SQL text and values of the statements every backend shares.
+pub(crate) mod sql {
+    use super::*;
+
+    /// `UPDATE … SET {set} WHERE` held by `lease`; `pre` are the values of `set`'s
+    /// placeholders (numbered from 1), the lease's follow.
+    pub fn set_held(d: Dialect, set: &str, pre: Vec<Val>, lease: &Lease) -> (String, Vec<Val>) {
+        let k = pre.len();
+        let sql = format!(
+            "UPDATE {} SET {set}, updated_at = {} \
+             WHERE id = {} AND processing_status = 'processing' AND worker_id = {} AND attempts = {}",
+            schema::RECORDINGS,
+            d.now(),
+            d.p(k + 1),
+            d.p(k + 2),
+            d.p(k + 3)
+        );
+        let mut vals = pre;
+        vals.extend([
+            Val::Int(Some(lease.id)),
+            Val::Text(Some(lease.worker_id.clone())),
+            Val::Int(Some(lease.attempt as i64)),
+        ]);
+        (sql, vals)
+    }
+
+    pub fn heartbeat(d: Dialect, lease: &Lease) -> (String, Vec<Val>) {
+        set_held(d, &format!("heartbeat_at = {}", d.now()), vec![], lease)
+    }
+
+    pub fn retry(d: Dialect, lease: &Lease, error: &str, delay: Duration) -> (String, Vec<Val>) {
+        let set = format!(
+            "processing_status = 'pending', heartbeat_at = NULL, processing_error = {}, available_at = {}",
+            d.p(1),
+            d.shifted(2, true)
+        );
+        set_held(d, &set, vec![Val::Text(Some(clip_error(error))), d.span(delay, true)], lease)
+    }
+
+    pub fn fail(d: Dialect, lease: &Lease, error: &str) -> (String, Vec<Val>) {
+        let set = format!(
+            "processing_status = 'failed', heartbeat_at = NULL, processing_error = {}, processing_completed_at = {}",
+            d.p(1),
+            d.now()
+        );
+        set_held(d, &set, vec![Val::Text(Some(clip_error(error)))], lease)
+    }
+
+    /// Back to `pending` without spending the attempt. `attempts` is set before
+    /// `processing_started_at` (MySQL assigns left to right).
+    pub fn release(d: Dialect, lease: &Lease) -> (String, Vec<Val>) {
+        let set = format!(
+            "processing_status = 'pending', heartbeat_at = NULL, attempts = {}, processing_started_at = NULL",
+            d.max0("attempts - 1")
+        );
+        set_held(d, &set, vec![], lease)
+    }
+
+    /// The two rescuer statements: fail the rows whose attempts are spent, then
+    /// requeue the rest.
+    pub fn rescue(d: Dialect, stale_after: Duration, default_max: u32) -> [(String, Vec<Val>); 2] {
+        let stale = |n: usize| {
+            format!(
+                "processing_status = 'processing' \
+                 AND COALESCE(heartbeat_at, processing_started_at, updated_at) < {}",
+                d.shifted(n, false)
+            )
+        };
+        let max = d.p(1);
+        let attempts_text = d.text("attempts");
+        let max_text = d.text(&format!("COALESCE(max_attempts, {max})"));
+        let failed = format!(
+            "UPDATE {} SET processing_status = 'failed', heartbeat_at = NULL, processing_completed_at = {now}, \
+                 updated_at = {now}, processing_error = {msg} \
+             WHERE {stale} AND attempts >= COALESCE(max_attempts, {max2})",
+            schema::RECORDINGS,
+            now = d.now(),
+            msg = d.concat(&[
+                "'abandoned: worker '",
+                "COALESCE(worker_id, '?')",
+                "' stopped heartbeating during attempt '",
+                &attempts_text,
+                "' of '",
+                &max_text
+            ]),
+            stale = stale(2),
+            max2 = d.p(3),
+        );
+        let requeued = format!(
+            "UPDATE {} SET processing_status = 'pending', heartbeat_at = NULL, available_at = {now}, \
+                 updated_at = {now}, processing_error = {msg} \
+             WHERE {stale} AND attempts < COALESCE(max_attempts, {max})",
+            schema::RECORDINGS,
+            now = d.now(),
+            msg = d.concat(&[
+                "'rescued: worker '",
+                "COALESCE(worker_id, '?')",
+                "' stopped heartbeating during attempt '",
+                &attempts_text
+            ]),
+            stale = stale(1),
+            max = d.p(2),
+        );
+        let m = Val::Int(Some(default_max as i64));
+        let span = d.span(stale_after, false);
+        [(failed, vec![m.clone(), span.clone(), m.clone()]), (requeued, vec![span, m])]
+    }
+
+    pub fn requeue_failed(d: Dialect, id: Option<i64>) -> (String, Vec<Val>) {
+        let (cond, vals) = match id {
+            Some(id) => (format!(" AND id = {}", d.p(1)), vec![Val::Int(Some(id))]),
+            None => (String::new(), vec![]),
+        };
+        (
+            format!(
+                "UPDATE {} SET processing_status = 'pending', attempts = 0, available_at = NULL, \
+                     processing_error = NULL, processing_completed_at = NULL, updated_at = {} \
+                 WHERE processing_status = 'failed' AND deleted_at IS NULL{cond}",
+                schema::RECORDINGS,
+                d.now()
+            ),
+            vals,
+        )
+    }
+
+    pub fn reprocess(d: Dialect, selector: &Selector) -> (String, Vec<Val>) {
+        let (cond, val) = match selector {
+            Selector::Id(id) => ("id", Val::Int(Some(*id))),
+            Selector::ApexId(a) => ("apex_id", Val::Text(Some(a.clone()))),
+        };
+        (
+            format!(
+                "UPDATE {} SET processing_status = 'pending', attempts = 0, available_at = NULL, \
+                     processing_error = NULL, processing_started_at = NULL, processing_completed_at = NULL, \
+                     updated_at = {} \
+                 WHERE {cond} = {} AND processing_status <> 'processing' AND deleted_at IS NULL",
+                schema::RECORDINGS,
+                d.now(),
+                d.p(1)
+            ),
+            vec![val],
+        )
+    }
+
+    pub fn status_counts(d: Dialect) -> String {
+        format!(
+            "SELECT {}, COUNT(*) FROM {} WHERE deleted_at IS NULL GROUP BY processing_status",
+            d.text("processing_status"),
+            schema::RECORDINGS
+        )
+    }
+
+    pub fn stats_figures(d: Dialect) -> (String, Vec<Val>) {
+        let r = schema::RECORDINGS;
+        let now = d.now();
+        let age = match d.backend {
+            Backend::Postgres => format!("EXTRACT(EPOCH FROM ({now} - MIN(COALESCE(created_at, updated_at))))::float8"),
+            Backend::Mysql => {
+                format!(
+                    "CAST(TIMESTAMPDIFF(MICROSECOND, MIN(COALESCE(created_at, updated_at)), {now}) AS DOUBLE) / 1e6"
+                )
+            }
+            Backend::Sqlite => {
+                format!("(julianday({now}) - julianday(MIN(COALESCE(created_at, updated_at)))) * 86400.0")
+            }
+        };
+        let hour = d.shifted(1, false);
+        let hour2 = d.shifted(2, false);
+        let span = d.span(Duration::from_secs(3600), false);
+        (
+            format!(
+                "SELECT \
+                   (SELECT {c} FROM {r} WHERE processing_status IN ('queued', 'pending') AND available_at > {now} \
+                      AND deleted_at IS NULL), \
+                   (SELECT {age} FROM {r} WHERE processing_status IN ('queued', 'pending') AND deleted_at IS NULL), \
+                   (SELECT {c} FROM {r} WHERE processing_status = 'completed' AND processing_completed_at >= {hour}), \
+                   (SELECT {c} FROM {r} WHERE processing_status = 'failed' AND updated_at >= {hour2})",
+                c = d.int("COUNT(*)"),
+            ),
+            vec![span.clone(), span],
+        )
+    }
+
+    pub fn top_errors(d: Dialect) -> String {
+        format!(
+            "SELECT {e}, {c} FROM {r} WHERE processing_status = 'failed' AND processing_error IS NOT NULL \
+             GROUP BY processing_error ORDER BY COUNT(*) DESC, processing_error LIMIT 5",
+            e = d.text("processing_error"),
+            c = d.int("COUNT(*)"),
+            r = schema::RECORDINGS
+        )
+    }
+
+    /// `enqueue`: the columns `CallRecordingService::uploadForProcessing` fills.
+    pub fn enqueue(d: Dialect, rec: &NewRecording) -> (String, Vec<Val>) {
+        let ps: Vec<String> = (1..=7).map(|n| d.p(n)).collect();
+        (
+            format!(
+                "INSERT INTO {} (apex_id, r2_path, r2_bucket, duration_seconds, file_size_bytes, file_format, priority, \
+                     processing_status, attempts, uploaded_at, created_at, updated_at) \
+                 VALUES ({}, 'pending', 0, {now}, {now}, {now})",
+                schema::RECORDINGS,
+                ps.join(", "),
+                now = d.now()
+            ),
+            vec![
+                Val::Text(rec.apex_id.clone()),
+                Val::Text(Some(rec.r2_path.clone())),
+                Val::Text(rec.r2_bucket.clone()),
+                Val::Int(rec.duration_seconds),
+                Val::Int(rec.file_size_bytes),
+                Val::Text(rec.file_format.clone()),
+                Val::Int(Some(rec.priority as i64)),
+            ],
+        )
+    }
+
+    pub fn list(d: Dialect, id: Option<i64>, limit: u32) -> (String, Vec<Val>) {
+        let (cond, mut vals) = match id {
+            Some(id) => (format!("WHERE r.id = {}", d.p(1)), vec![Val::Int(Some(id))]),
+            None => (String::new(), vec![]),
+        };
+        vals.push(Val::Int(Some(limit as i64)));
+        (
+            format!(
+                "SELECT {id}, {apex}, {path}, {bucket}, {status}, {attempts}, {worker}, {error}, {dur}, \
+                     {deleted}, (SELECT {c} FROM {a} x WHERE x.ai_call_recording_id = r.id) \
+                 FROM {r} r {cond} ORDER BY r.id LIMIT {lim}",
+                id = d.int("r.id"),
+                apex = d.text("r.apex_id"),
+                path = d.text("r.r2_path"),
+                bucket = d.text("r.r2_bucket"),
+                status = d.text("r.processing_status"),
+                attempts = d.int("r.attempts"),
+                worker = d.text("r.worker_id"),
+                error = d.text("r.processing_error"),
+                dur = d.int("r.duration_seconds"),
+                deleted = d.int("CASE WHEN r.deleted_at IS NULL THEN 0 ELSE 1 END"),
+                c = d.int("COUNT(*)"),
+                a = schema::ANALYSIS,
+                r = schema::RECORDINGS,
+                lim = d.p(vals.len()),
+            ),
+            vals,
+        )
+    }
+
+    pub fn transcription(d: Dialect) -> String {
+        format!(
+            "SELECT {}, full_transcript, {}, {}, {}, {}, {}, {} FROM {} WHERE ai_call_recording_id = {} \
+             ORDER BY id DESC LIMIT 1",
+            d.int("id"),
+            d.text("language_detected"),
+            d.float("language_probability"),
+            d.float("confidence_score"),
+            d.text("model_used"),
+            d.text("transcription_details"),
+            d.text("segments"),
+            schema::TRANSCRIPTIONS,
+            d.p(1)
+        )
+    }
+
+    pub fn segment_rows(d: Dialect) -> String {
+        format!("SELECT {} FROM {} WHERE ai_call_transcription_id = {}", d.int("COUNT(*)"), schema::SEGMENTS, d.p(1))
+    }
+
+    pub fn analysis(d: Dialect) -> String {
+        format!(
+            "SELECT {}, {}, summary, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM {} \
+             WHERE ai_call_recording_id = {} ORDER BY id DESC LIMIT 1",
+            d.text("speaker_metrics"),
+            d.text("audio_quality"),
+            d.float("sentiment_score"),
+            d.text("sentiment_label"),
+            d.float("quality_score"),
+            d.text("quality_zone"),
+            d.text("key_topics"),
+            d.text("action_items"),
+            d.text("compliance_flags"),
+            d.text("outcome"),
+            d.text("engine"),
+            d.text("model_used"),
+            d.text("processing_time_seconds"),
+            schema::ANALYSIS,
+            d.p(1)
+        )
+    }
+
+    /// The completing update: `completed`, timestamps, the measured duration
+    /// where the app left none.
+    pub fn complete(d: Dialect, lease: &Lease, duration: Option<i64>) -> (String, Vec<Val>) {
+        let set = format!(
+            "processing_status = 'completed', processing_completed_at = {}, heartbeat_at = NULL, \
+             processing_error = NULL, duration_seconds = COALESCE(duration_seconds, {})",
+            d.now(),
+            d.p(1)
+        );
+        set_held(d, &set, vec![Val::Int(duration)], lease)
+    }
+
+    /// Earlier results of the recording, deleted in the completing transaction.
+    pub fn delete_results(d: Dialect, segments_table: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        if segments_table {
+            out.push(format!(
+                "DELETE FROM {} WHERE ai_call_transcription_id IN \
+                 (SELECT id FROM {} WHERE ai_call_recording_id = {})",
+                schema::SEGMENTS,
+                schema::TRANSCRIPTIONS,
+                d.p(1)
+            ));
+        }
+        out.push(format!("DELETE FROM {} WHERE ai_call_recording_id = {}", schema::TRANSCRIPTIONS, d.p(1)));
+        out.push(format!("DELETE FROM {} WHERE ai_call_recording_id = {}", schema::ANALYSIS, d.p(1)));
+        out
+    }
+
+    /// `INSERT` of a row whose columns and values come in pairs; `json` columns
+    /// get the dialect's JSON placeholder; `created_at`/`updated_at` are now.
+    pub fn insert(d: Dialect, table: &str, cols: &[(&str, Val, bool)], returning: bool) -> (String, Vec<Val>) {
+        let names: Vec<&str> = cols.iter().map(|c| c.0).collect();
+        let ps: Vec<String> =
+            cols.iter().enumerate().map(|(i, c)| if c.2 { d.json(i + 1) } else { d.p(i + 1) }).collect();
+        let ret = if returning && d.backend != Backend::Mysql { " RETURNING id" } else { "" };
+        (
+            format!(
+                "INSERT INTO {table} ({}, created_at, updated_at) VALUES ({}, {now}, {now}){ret}",
+                names.join(", "),
+                ps.join(", "),
+                now = d.now()
+            ),
+            cols.iter().map(|c| c.1.clone()).collect(),
+        )
+    }
+}
+
+/// The `ai_call_transcriptions` row of a completing job: `(column, value, is_json)`.
+pub(crate) fn transcription_row(id: i64, r: &JobResults) -> Option<Vec<(&'static str, Val, bool)>> {
+    let t = r.transcript.as_ref()?;
+    let mut details = r.transcript_metadata().unwrap_or_else(|| serde_json::json!({}));
+    if let (Some(m), Some(obj)) = (&r.speaker_metrics, details.as_object_mut()) {
+        obj.insert("call".into(), contract::call_figures(m));
+    }
+    Some(vec![
+        ("ai_call_recording_id", Val::Int(Some(id)), false),
+        ("full_transcript", Val::Text(Some(t.full_text())), false),
+        ("segments", Val::Text(Some(contract::segments(t).to_string())), true),
+        ("language_detected", Val::Text(Some(contract::clip(&t.language, 32))), false),
+        ("confidence_score", Val::Float(Some(contract::unit_score(t.confidence()))), false),
+        ("model_used", Val::Text(Some(contract::clip(&t.model, 191))), false),
+        ("processing_time_seconds", Val::Int(Some(contract::whole_seconds(t.processing_seconds) as i64)), false),
+        ("language_probability", Val::Float(Some(contract::unit_score(t.language_probability))), false),
+        ("transcription_details", Val::Text(Some(details.to_string())), true),
+    ])
+}
+
+/// The `ai_call_analysis` row of a completing job; `None` when the job has
+/// nothing for it (queue tests carry no audio).
+pub(crate) fn analysis_row(id: i64, r: &JobResults) -> Option<Vec<(&'static str, Val, bool)>> {
+    if r.audio.is_none() && r.speaker_metrics.is_none() {
+        return None;
+    }
+    let t = r.transcript.as_ref();
+    let an = r.analysis.as_ref();
+    let text = |v: Option<String>| Val::Text(v);
+    let js = |v: Option<serde_json::Value>| Val::Text(v.map(|v| v.to_string()));
+    let quality = an.map(|a| contract::quality_score(a.quality_score));
+    Some(vec![
+        ("ai_call_recording_id", Val::Int(Some(id)), false),
+        ("summary", text(an.map(|a| a.summary.clone())), false),
+        ("sentiment_score", Val::Float(an.map(|a| contract::sentiment_score(a.sentiment_score))), false),
+        ("sentiment_label", text(an.map(|a| crate::analyze::sentiment_label(a.sentiment_score).to_string())), false),
+        ("key_topics", js(an.map(|a| contract::key_topics(a, t))), true),
+        ("action_items", js(an.map(|a| contract::action_items(a, t))), true),
+        ("quality_score", Val::Float(quality), false),
+        ("compliance_flags", js(an.map(|a| contract::compliance_flags(a, t))), true),
+        ("speaker_metrics", js(r.speaker_metrics.as_ref().map(contract::speaker_metrics)), true),
+        // NOT NULL in the app's table: "none" when no engine ran.
+        (
+            "model_used",
+            Val::Text(Some(an.map(|a| contract::clip(&a.model, 191)).unwrap_or_else(|| "none".into()))),
+            false,
+        ),
+        ("processing_time_seconds", Val::Int(an.map(|a| contract::whole_seconds(a.seconds) as i64)), false),
+        ("quality_zone", text(quality.map(|q| contract::quality_zone(q).to_string())), false),
+        ("outcome", text(an.map(|a| contract::clip(&a.outcome, 64))), false),
+        ("outcome_details", js(an.map(|a| a.outcome_details.clone())), true),
+        ("quality_breakdown", js(an.map(|a| a.quality_items.clone())), true),
+        ("speaker_sentiment", js(an.map(|a| contract::speaker_sentiment(&a.speaker_sentiment))), true),
+        ("audio_quality", js(r.audio.as_ref().and_then(|q| serde_json::to_value(q).ok())), true),
+        ("engine", text(an.map(|a| contract::clip(&a.engine, 32))), false),
+    ])
+}
+
+/// One `ai_call_segments` row, ready to bind.
+pub(crate) struct SegmentRow {
+    pub index: i64,
+    pub speaker: Option<String>,
+    pub start: f64,
+    pub end: f64,
     pub text: String,
-    pub language: String,
-    pub language_probability: f64,
+    pub words: String,
     pub confidence: f64,
-    pub model: String,
-    pub processing_seconds: f64,
-    pub audio_seconds: Option<f64>,
-    pub metadata: Option<String>,
 }
 
-impl TranscriptValues {
-    pub fn of(id: i64, r: &JobResults) -> Option<TranscriptValues> {
-        let t = r.transcript.as_ref()?;
-        Some(TranscriptValues {
-            id,
-            text: t.full_text(),
-            language: t.language.clone(),
-            language_probability: t.language_probability,
-            confidence: t.confidence(),
-            model: t.model.clone(),
-            processing_seconds: t.processing_seconds,
-            audio_seconds: r.audio.as_ref().map(|a| a.duration_seconds),
-            metadata: r.transcript_metadata().map(|m| m.to_string()),
+/// Columns of the `ai_call_segments` insert.
+pub(crate) const SEGMENT_COLUMNS: &str =
+    "ai_call_transcription_id, segment_index, speaker_label, start_time, end_time, \
+    text, words, confidence, created_at, updated_at";
+
+/// Rows per multi-row INSERT (10 binds each stays far below every backend's limit).
+pub(crate) const SEGMENT_BATCH: usize = 400;
+
+pub(crate) fn segment_rows(t: &crate::asr::Transcript) -> Vec<SegmentRow> {
+    let json = contract::segments(t);
+    t.segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SegmentRow {
+            index: i as i64,
+            speaker: s.speaker.as_deref().map(|x| contract::clip(x, 64)),
+            start: contract::round(s.start, 3),
+            end: contract::round(s.end, 3),
+            text: s.text.trim().to_string(),
+            words: json[i]["words"].to_string(),
+            confidence: contract::unit_score(s.confidence),
         })
-    }
-}
-
-/// Bind [`AnalysisValues`] to a query of any backend, in column order.
-macro_rules! bind_analysis {
-    ($q:expr, $v:expr) => {{
-        let v = $v;
-        $q.bind(v.id)
-            .bind(v.audio.duration_seconds)
-            .bind(v.audio.sample_rate as i32)
-            .bind(v.audio.channels as i32)
-            .bind(v.audio.rms_dbfs)
-            .bind(v.audio.peak_dbfs)
-            .bind(v.audio.clipping_ratio)
-            .bind(v.audio.silence_ratio)
-            .bind(v.audio.snr_db)
-            .bind(v.audio.quality_score)
-            .bind(v.speaker_metrics)
-            .bind(v.summary)
-            .bind(v.sentiment_label)
-            .bind(v.sentiment_score)
-            .bind(v.quality_score)
-            .bind(v.topics)
-            .bind(v.outcome)
-            .bind(v.action_items)
-            .bind(v.engine)
-            .bind(v.model_name)
-            .bind(v.speaker_sentiment)
-            .bind(v.quality_breakdown)
-            .bind(v.outcome_details)
-            .bind(v.compliance_flags)
-    }};
-}
-
-/// Bind [`TranscriptValues`] to a query of any backend, in column order.
-macro_rules! bind_transcript {
-    ($q:expr, $v:expr) => {{
-        let v = $v;
-        $q.bind(v.id)
-            .bind(v.text)
-            .bind(v.language)
-            .bind(v.language_probability)
-            .bind(v.confidence)
-            .bind(v.model)
-            .bind(v.processing_seconds)
-            .bind(v.audio_seconds)
-            .bind(v.metadata)
-    }};
+        .collect()
 }
 
 /// Push one segment row into a `QueryBuilder::push_values` separator; `$json`
-/// is the backend's cast after the words placeholder (`"::jsonb"` or `""`).
+/// is the backend's cast after the words placeholder (`"::json"` or `""`).
 macro_rules! push_segment {
     ($b:expr, $tid:expr, $r:expr, $json:expr, $now:expr) => {{
         let r = $r;
@@ -344,37 +805,183 @@ macro_rules! push_segment {
     }};
 }
 
-pub(crate) use {bind_analysis, bind_transcript, push_segment};
-
-/// One `ai_transcription_segments` row, ready to bind.
-pub(crate) struct SegmentRow {
-    pub index: i64,
-    pub speaker: Option<String>,
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
-    pub words: String,
-    pub confidence: f64,
+/// Bind [`Val`]s to a query of any backend, in order.
+macro_rules! bind_vals {
+    ($q:expr, $vals:expr) => {{
+        let mut q = $q;
+        for v in $vals {
+            q = match v {
+                $crate::queue::Val::Int(i) => q.bind(i),
+                $crate::queue::Val::Float(f) => q.bind(f),
+                $crate::queue::Val::Text(t) => q.bind(t),
+            };
+        }
+        q
+    }};
 }
 
-/// Rows per multi-row INSERT (10 binds each stays far below every backend's limit).
-pub(crate) const SEGMENT_BATCH: usize = 400;
+/// `impl Queue for $ty`: the backend's own methods (`{ … }`), then the methods
+/// whose SQL is the same on every backend but for the [`Dialect`] (the backend
+/// module provides `self.pool`, `DIALECT`, `exec_held`, `insert_returning_id` and
+/// `has_segments_table`). One macro emits the whole impl because `async_trait`
+/// must see every method.
+macro_rules! impl_queue {
+    ($ty:ty, { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::queue::Queue for $ty {
+        $($own)*
 
-pub(crate) fn segment_rows(t: &crate::asr::Transcript) -> Vec<SegmentRow> {
-    t.segments
-        .iter()
-        .enumerate()
-        .map(|(i, s)| SegmentRow {
-            index: i as i64,
-            speaker: s.speaker.clone(),
-            start: s.start,
-            end: s.end,
-            text: s.text.clone(),
-            words: serde_json::to_string(&s.words).unwrap_or_else(|_| "[]".into()),
-            confidence: s.confidence,
-        })
-        .collect()
+        async fn heartbeat(&self, lease: &Lease) -> Result<bool, QueueError> {
+            self.exec_held(super::sql::heartbeat(DIALECT, lease)).await
+        }
+
+        async fn retry(&self, lease: &Lease, error: &str, delay: Duration) -> Result<bool, QueueError> {
+            self.exec_held(super::sql::retry(DIALECT, lease, error, delay)).await
+        }
+
+        async fn fail(&self, lease: &Lease, error: &str) -> Result<bool, QueueError> {
+            self.exec_held(super::sql::fail(DIALECT, lease, error)).await
+        }
+
+        async fn release(&self, lease: &Lease) -> Result<bool, QueueError> {
+            self.exec_held(super::sql::release(DIALECT, lease)).await
+        }
+
+        async fn rescue_stale(
+            &self,
+            stale_after: Duration,
+            default_max: u32,
+        ) -> Result<super::RescueCounts, QueueError> {
+            let [(f_sql, f_vals), (r_sql, r_vals)] = super::sql::rescue(DIALECT, stale_after, default_max);
+            let failed = super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(f_sql)), f_vals)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            let requeued = super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(r_sql)), r_vals)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            Ok(super::RescueCounts { requeued, failed })
+        }
+
+        async fn requeue_failed(&self, id: Option<i64>) -> Result<u64, QueueError> {
+            let (sql, vals) = super::sql::requeue_failed(DIALECT, id);
+            Ok(super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).execute(&self.pool).await?.rows_affected())
+        }
+
+        async fn reprocess(&self, selector: &super::Selector) -> Result<u64, QueueError> {
+            let (sql, vals) = super::sql::reprocess(DIALECT, selector);
+            Ok(super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).execute(&self.pool).await?.rows_affected())
+        }
+
+        async fn stats(&self) -> Result<super::Stats, QueueError> {
+            let mut s = super::Stats::default();
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(super::sql::status_counts(DIALECT))).fetch_all(&self.pool).await?;
+            for (status, n) in rows {
+                s.set_count(&status, super::count(n));
+            }
+            let (sql, vals) = super::sql::stats_figures(DIALECT);
+            let (deferred, oldest, done_h, failed_h): (i64, Option<f64>, i64, i64) =
+                super::bind_vals!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), vals).fetch_one(&self.pool).await?;
+            s.deferred = super::count(deferred);
+            s.oldest_pending_age_seconds = oldest;
+            s.completed_last_hour = super::count(done_h);
+            s.failed_last_hour = super::count(failed_h);
+            let errors: Vec<(String, i64)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(super::sql::top_errors(DIALECT))).fetch_all(&self.pool).await?;
+            s.top_errors =
+                errors.into_iter().map(|(error, n)| super::ErrorCount { error, count: super::count(n) }).collect();
+            Ok(s)
+        }
+
+        async fn list(&self, id: Option<i64>, limit: u32) -> Result<Vec<super::RecordingView>, QueueError> {
+            use sqlx::Row;
+            let (sql, vals) = super::sql::list(DIALECT, id, limit);
+            let rows = super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).fetch_all(&self.pool).await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| super::RecordingView {
+                    id: r.get(0),
+                    apex_id: r.get(1),
+                    r2_path: r.get::<Option<String>, _>(2).unwrap_or_default(),
+                    r2_bucket: r.get(3),
+                    status: r.get(4),
+                    attempts: r.get(5),
+                    worker_id: r.get(6),
+                    processing_error: r.get(7),
+                    duration_seconds: r.get(8),
+                    deleted: r.get::<i64, _>(9) != 0,
+                    analyses: r.get(10),
+                })
+                .collect())
+        }
+
+        async fn results(&self, id: i64) -> Result<super::StoredResults, QueueError> {
+            use sqlx::Row;
+            let mut out = super::StoredResults::default();
+            let t = sqlx::query(sqlx::AssertSqlSafe(super::sql::transcription(DIALECT)))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(r) = t {
+                let tid: i64 = r.get(0);
+                let segment_rows = if self.has_segments_table().await? {
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(super::sql::segment_rows(DIALECT)))
+                        .bind(tid)
+                        .fetch_one(&self.pool)
+                        .await?
+                } else {
+                    0
+                };
+                let segments: Vec<super::StoredSegment> =
+                    super::json(r.get(7)).and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+                out.transcript = Some(super::StoredTranscript {
+                    full_transcript: r.get::<Option<String>, _>(1).unwrap_or_default(),
+                    language_detected: r.get(2),
+                    language_probability: r.get(3),
+                    confidence_score: r.get(4),
+                    model_used: r.get(5),
+                    details: super::json(r.get(6)),
+                    segments,
+                    segment_rows,
+                });
+            }
+            let a = sqlx::query(sqlx::AssertSqlSafe(super::sql::analysis(DIALECT)))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(r) = a {
+                out.speaker_metrics = super::json(r.get(0));
+                out.audio_quality = super::json(r.get(1));
+                out.summary = r.get(2);
+                out.sentiment_score = r.get(3);
+                out.sentiment_label = r.get(4);
+                out.quality_score = r.get(5);
+                out.quality_zone = r.get(6);
+                out.key_topics = super::json(r.get(7));
+                out.action_items = super::json(r.get(8));
+                out.compliance_flags = super::json(r.get(9));
+                out.outcome = r.get(10);
+                out.engine = r.get(11);
+                out.model_used = r.get(12);
+            }
+            Ok(out)
+        }
+
+        async fn enqueue(&self, rec: &super::NewRecording) -> Result<i64, QueueError> {
+            let (sql, vals) = super::sql::enqueue(DIALECT, rec);
+            self.insert_returning_id(sql, vals).await
+        }
+
+        async fn close(&self) {
+            self.pool.close().await;
+        }
+        }
+    };
 }
+
+pub(crate) use {bind_vals, impl_queue, push_segment};
 
 /// Microseconds for interval arithmetic in SQL.
 pub(crate) fn micros(d: Duration) -> i64 {
@@ -389,4 +996,46 @@ pub(crate) fn count(n: i64) -> u64 {
 /// Attempts from a database integer.
 pub(crate) fn attempts(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_sql_errors_are_not_retried() {
+        assert!(is_deterministic(Some("22001")), "value too long");
+        assert!(is_deterministic(Some("42804")), "json vs jsonb");
+        assert!(is_deterministic(Some("23000")), "constraint");
+        assert!(!is_deterministic(Some("08006")), "connection failure");
+        assert!(!is_deterministic(Some("40001")), "deadlock / serialization");
+        assert!(!is_deterministic(Some("53300")), "too many connections");
+        assert!(is_deterministic(Some("275")), "sqlite CHECK constraint");
+        assert!(!is_deterministic(Some("5")), "sqlite busy");
+        assert!(!is_deterministic(None));
+    }
+
+    #[test]
+    fn placeholders_follow_the_dialect() {
+        let pg = Dialect { backend: Backend::Postgres };
+        let my = Dialect { backend: Backend::Mysql };
+        let lease = Lease { id: 7, worker_id: "w".into(), attempt: 2 };
+        let (sql, vals) = sql::retry(pg, &lease, "boom", Duration::from_secs(3));
+        assert!(sql.contains("$1") && sql.contains("$5") && !sql.contains('?'), "{sql}");
+        assert_eq!(vals.len(), 5);
+        let (sql, vals) = sql::retry(my, &lease, "boom", Duration::from_secs(3));
+        assert_eq!(sql.matches('?').count(), vals.len(), "{sql}");
+        for d in [pg, my, Dialect { backend: Backend::Sqlite }] {
+            for (sql, vals) in sql::rescue(d, Duration::from_secs(60), 5) {
+                // Placeholders outside string literals (`'?'` is a literal).
+                let unquoted: String = sql.split('\'').step_by(2).collect();
+                let n = if d.backend == Backend::Postgres {
+                    (1..=9).filter(|i| unquoted.contains(&format!("${i}"))).count()
+                } else {
+                    unquoted.matches('?').count()
+                };
+                assert_eq!(n, vals.len(), "{:?}: {sql}", d.backend);
+            }
+        }
+    }
 }

@@ -32,7 +32,8 @@ fn io_error(key: &str, e: std::io::Error) -> StorageError {
 
 #[async_trait]
 impl Storage for LocalStorage {
-    async fn fetch(&self, key: &str, dest: &Path, max_bytes: u64) -> Result<u64, StorageError> {
+    /// The folder has no buckets: `bucket` is ignored.
+    async fn fetch(&self, _bucket: Option<&str>, key: &str, dest: &Path, max_bytes: u64) -> Result<u64, StorageError> {
         let src = self.path_of(key)?;
         let mut input = tokio::fs::File::open(&src).await.map_err(|e| io_error(key, e))?;
         let meta = input.metadata().await.map_err(|e| io_error(key, e))?;
@@ -98,10 +99,10 @@ mod tests {
         std::fs::write(&src, vec![7u8; 1000]).unwrap();
         store.put("2025/12/05/a.wav", &src).await.unwrap();
         let dest = dir.path().join("out");
-        assert_eq!(store.fetch("2025/12/05/a.wav", &dest, 1000).await.unwrap(), 1000);
+        assert_eq!(store.fetch(None, "2025/12/05/a.wav", &dest, 1000).await.unwrap(), 1000);
         assert_eq!(std::fs::read(&dest).unwrap(), vec![7u8; 1000]);
-        assert!(matches!(store.fetch("2025/12/05/a.wav", &dest, 999).await, Err(StorageError::TooLarge { .. })));
-        assert!(matches!(store.fetch("nope.wav", &dest, 10).await, Err(StorageError::NotFound(_))));
-        assert!(matches!(store.fetch("../a.wav", &dest, 10).await, Err(StorageError::InvalidKey(_))));
+        assert!(matches!(store.fetch(None, "2025/12/05/a.wav", &dest, 999).await, Err(StorageError::TooLarge { .. })));
+        assert!(matches!(store.fetch(None, "nope.wav", &dest, 10).await, Err(StorageError::NotFound(_))));
+        assert!(matches!(store.fetch(None, "../a.wav", &dest, 10).await, Err(StorageError::InvalidKey(_))));
     }
 }

@@ -38,9 +38,10 @@ impl StorageError {
 
 #[async_trait]
 pub trait Storage: Send + Sync {
-    /// Stream object `key` into the file `dest`, refusing more than `max_bytes`.
+    /// Stream object `key` of `bucket` (the row's `r2_bucket`; `None`: the
+    /// configured bucket) into the file `dest`, refusing more than `max_bytes`.
     /// Returns the number of bytes written.
-    async fn fetch(&self, key: &str, dest: &Path, max_bytes: u64) -> Result<u64, StorageError>;
+    async fn fetch(&self, bucket: Option<&str>, key: &str, dest: &Path, max_bytes: u64) -> Result<u64, StorageError>;
 
     /// Store the local file `src` as object `key`.
     async fn put(&self, key: &str, src: &Path) -> Result<(), StorageError>;
@@ -58,6 +59,50 @@ pub async fn open(cfg: &StorageConfig) -> Result<Arc<dyn Storage>, StorageError>
         StorageBackend::Local { dir } => Arc::new(local::LocalStorage::new(dir.clone())),
         StorageBackend::S3(s3cfg) => Arc::new(s3::S3Storage::new(s3cfg)),
     })
+}
+
+/// The object key of an `r2_path`. The app stores a key
+/// (`call-recordings/2025/12/05/x.gsm`), but a full URL is accepted too:
+/// `https://<account>.r2.cloudflarestorage.com/<bucket>/<key>` (path style),
+/// `https://<bucket>.<host>/<key>` or a public `https://pub-….r2.dev/<key>`. The
+/// URL's path is percent-decoded, and a first segment equal to the row's bucket
+/// (or the configured one) is dropped; the query string (a presigned URL's
+/// signature) is ignored.
+pub fn object_key(r2_path: &str, bucket: Option<&str>) -> Result<String, StorageError> {
+    let p = r2_path.trim();
+    let lower = p.to_ascii_lowercase();
+    let Some(rest) = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://")) else {
+        return Ok(p.to_string());
+    };
+    let offset = p.len() - rest.len();
+    let after_scheme = &p[offset..];
+    let path = after_scheme.find('/').map(|i| &after_scheme[i + 1..]).unwrap_or("");
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let decoded = percent_decode(path).ok_or_else(|| StorageError::InvalidKey(r2_path.to_string()))?;
+    let key = match (bucket, decoded.split_once('/')) {
+        (Some(b), Some((first, rest))) if !b.is_empty() && first == b => rest.to_string(),
+        _ => decoded,
+    };
+    validate_key(&key)?;
+    Ok(key)
+}
+
+/// `%XX` decoding of a URL path; `None` on a malformed escape or non-UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Reject keys that are empty, absolute, or that climb out of their root.
@@ -78,6 +123,24 @@ pub fn validate_key(key: &str) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_reduce_to_keys() {
+        let k = |p: &str, b: Option<&str>| object_key(p, b).unwrap();
+        assert_eq!(k("call-recordings/2025/12/05/a_x.gsm", Some("calls")), "call-recordings/2025/12/05/a_x.gsm");
+        assert_eq!(
+            k(
+                "https://acct.r2.cloudflarestorage.com/calls/call-recordings/2025/a%20b.gsm?X-Amz-Signature=1",
+                Some("calls")
+            ),
+            "call-recordings/2025/a b.gsm"
+        );
+        assert_eq!(k("https://pub-123.r2.dev/call-recordings/x.wav", Some("calls")), "call-recordings/x.wav");
+        assert_eq!(k("HTTPS://calls.s3.amazonaws.com/x/y.mp3", None), "x/y.mp3");
+        assert!(object_key("https://host/calls/../../etc/passwd", Some("calls")).is_err());
+        assert!(object_key("https://host/%zz", None).is_err());
+        assert!(object_key("https://host/", None).is_err());
+    }
 
     #[test]
     fn keys_that_escape_are_rejected() {

@@ -102,10 +102,10 @@ where
 
 #[async_trait]
 impl Storage for S3Storage {
-    async fn fetch(&self, key: &str, dest: &Path, max_bytes: u64) -> Result<u64, StorageError> {
+    async fn fetch(&self, bucket: Option<&str>, key: &str, dest: &Path, max_bytes: u64) -> Result<u64, StorageError> {
         let object = self.object_key(key)?;
-        let resp =
-            self.client.get_object().bucket(&self.bucket).key(&object).send().await.map_err(|e| classify(key, e))?;
+        let bucket = bucket.filter(|b| !b.trim().is_empty()).unwrap_or(&self.bucket);
+        let resp = self.client.get_object().bucket(bucket).key(&object).send().await.map_err(|e| classify(key, e))?;
         if let Some(len) = resp.content_length() {
             if len as u64 > max_bytes {
                 return Err(StorageError::TooLarge { key: key.to_string(), limit: max_bytes });

@@ -37,6 +37,13 @@ pub struct Env {
 impl Env {
     /// A fresh, migrated database named after `test`.
     pub async fn new(kind: Kind, test: &str) -> Env {
+        let env = Env::bare(kind, test).await;
+        env.queue().await.migrate().await.unwrap();
+        env
+    }
+
+    /// A fresh, empty database named after `test` (no tables).
+    pub async fn bare(kind: Kind, test: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let name = format!("cs_t_{}", test.replace(['-', ':'], "_")).to_lowercase();
         let url = match kind {
@@ -65,9 +72,7 @@ impl Env {
             Kind::Sqlite => format!("sqlite://{}", dir.path().join("queue.db").display()),
         };
         std::fs::create_dir_all(dir.path().join("recordings")).unwrap();
-        let env = Env { kind, url, dir };
-        env.queue().await.migrate().await.unwrap();
-        env
+        Env { kind, url, dir }
     }
 
     pub fn recordings(&self) -> PathBuf {
@@ -107,7 +112,7 @@ impl Env {
         let path = self.recordings().join(key);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, bytes).unwrap();
-        q.enqueue(&NewRecording { file_path: key.into(), ..Default::default() }).await.unwrap()
+        q.enqueue(&NewRecording { r2_path: key.into(), ..Default::default() }).await.unwrap()
     }
 
     /// Environment variables that point the binary at this world.
