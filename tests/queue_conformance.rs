@@ -388,6 +388,59 @@ async fn mariadb_claim_in_flight_does_not_hide_the_queue() {
     a_claim_in_flight_does_not_hide_the_queue(Kind::Mysql).await
 }
 
+/// A PostgreSQL claim takes at most its `LIMIT` whatever the plan. The planner
+/// is pushed towards the plan that broke the earlier `UPDATE … FROM (subquery)`
+/// form (a nested loop that re-runs the locking subquery per outer row): no
+/// partial claim index, hash and merge joins off, generic plans for the
+/// prepared statement (so `LIMIT $2` is not a known 1). Sequential and
+/// concurrent claims must each take exactly one row, and no row twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_claim_takes_at_most_its_limit_under_a_nested_loop_plan() {
+    use sqlx::Connection;
+    let env = Env::new(Kind::Postgres, "claim_limit_pg").await;
+    let db = env.url.rsplit('/').next().unwrap().to_string();
+    let mut c = sqlx::PgConnection::connect(&env.url).await.unwrap();
+    for stmt in [
+        "DROP INDEX ai_call_recordings_claim_idx".to_string(),
+        format!("ALTER DATABASE {db} SET enable_hashjoin = off"),
+        format!("ALTER DATABASE {db} SET enable_mergejoin = off"),
+        format!("ALTER DATABASE {db} SET plan_cache_mode = force_generic_plan"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(stmt)).execute(&mut c).await.unwrap();
+    }
+    let q = env.queue().await;
+    for i in 0..12 {
+        q.enqueue(&NewRecording { r2_path: format!("{i}.wav"), ..Default::default() }).await.unwrap();
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let jobs = q.claim("one-by-one", 1).await.unwrap();
+        assert_eq!(jobs.len(), 1, "LIMIT 1 claimed {jobs:?}");
+        assert!(seen.insert(jobs[0].id));
+    }
+    // Four claimers at once, two rounds each, one row per claim.
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let q = env.queue().await;
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..2 {
+                let jobs = q.claim(&format!("w{w}"), 1).await.unwrap();
+                assert!(jobs.len() <= 1, "LIMIT 1 claimed {jobs:?}");
+                got.extend(jobs.into_iter().map(|j| j.id));
+            }
+            got
+        }));
+    }
+    for t in tasks {
+        for id in t.await.unwrap() {
+            assert!(seen.insert(id), "row {id} claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), 12, "every row claimed once: {seen:?}");
+    assert!(q.claim("late", 1).await.unwrap().is_empty());
+}
+
 macro_rules! conformance {
     ($name:ident, $kind:expr) => {
         mod $name {

@@ -296,7 +296,15 @@ switch ($command) {
                     'end_time' => (float) $s->end_time,
                     'text' => $s->text,
                 ])->all() : null,
-                'speakers' => $schema->hasTable('ai_call_segments') ? $t->speakers : null,
+                // The app's accessor, as written: DISTINCT ON with ORDER BY start_time
+                // is refused by PostgreSQL (an app bug, not the rows'); report it.
+                'speakers' => $schema->hasTable('ai_call_segments') ? (function () use ($t) {
+                    try {
+                        return $t->speakers;
+                    } catch (\Throwable $e) {
+                        return ['accessor_error' => strtok($e->getMessage(), "\n")];
+                    }
+                })() : null,
             ];
         }
         if ($a) {
