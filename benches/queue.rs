@@ -84,8 +84,8 @@ async fn raw_claim(kind: Kind, url: &str, worker: &str) -> usize {
             let mut n = 0;
             while sqlx::query(
                 "UPDATE ai_call_recordings SET processing_status = 'processing', attempts = attempts + 1, worker_id = $1 \
-                 WHERE id = (SELECT id FROM ai_call_recordings WHERE processing_status = 'pending' \
-                 ORDER BY priority DESC, id FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id",
+                 WHERE id = (SELECT id FROM ai_call_recordings WHERE processing_status IN ('queued', 'pending') AND deleted_at IS NULL \
+                 ORDER BY processing_status DESC, priority DESC, id FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id",
             )
             .bind(worker)
             .fetch_optional(&mut c)
@@ -106,8 +106,8 @@ async fn raw_claim(kind: Kind, url: &str, worker: &str) -> usize {
                 // A deadlock victim retries, as the daemon's claim does.
                 let mut tx = c.begin().await.unwrap();
                 let id: Option<u64> = match sqlx::query_scalar(
-                    "SELECT id FROM ai_call_recordings WHERE processing_status = 'pending' \
-                     ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    "SELECT id FROM ai_call_recordings WHERE processing_status IN ('queued', 'pending') AND deleted_at IS NULL \
+                     ORDER BY processing_status DESC, priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED",
                 )
                 .fetch_optional(&mut *tx)
                 .await
@@ -139,8 +139,8 @@ async fn raw_claim(kind: Kind, url: &str, worker: &str) -> usize {
             let mut n = 0;
             while sqlx::query(
                 "UPDATE ai_call_recordings SET processing_status = 'processing', attempts = attempts + 1, worker_id = ? \
-                 WHERE id = (SELECT id FROM ai_call_recordings WHERE processing_status = 'pending' \
-                 ORDER BY priority DESC, id LIMIT 1) RETURNING id",
+                 WHERE id = (SELECT id FROM ai_call_recordings WHERE processing_status IN ('queued', 'pending') AND deleted_at IS NULL \
+                 ORDER BY processing_status DESC, priority DESC, id LIMIT 1) RETURNING id",
             )
             .bind(worker)
             .fetch_optional(&mut c)

@@ -441,6 +441,69 @@ async fn postgres_claim_takes_at_most_its_limit_under_a_nested_loop_plan() {
     assert!(q.claim("late", 1).await.unwrap().is_empty());
 }
 
+/// The database refusing the results for what they are (here a CHECK
+/// constraint the app might have added) fails the row at once with the
+/// database's words: retrying would transcribe the call again for nothing, and
+/// the row must not end as "abandoned … stopped heartbeating".
+async fn a_refused_write_fails_the_row_once(kind: Kind) {
+    use sqlx::Connection;
+    let env = Env::new(kind, &format!("refused_write_{kind:?}")).await;
+    let q = env.queue().await;
+    let id = env.enqueue_bytes(q.as_ref(), "a.wav", &common::wav(8000, 1, 0.5)).await;
+    let check = "ALTER TABLE ai_call_analysis ADD CONSTRAINT no_unnamed_models CHECK (model_used <> 'none')";
+    match kind {
+        Kind::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&env.url).await.unwrap();
+            sqlx::raw_sql(check).execute(&mut c).await.unwrap();
+        }
+        _ => {
+            let mut c = sqlx::MySqlConnection::connect(&env.url).await.unwrap();
+            sqlx::raw_sql(check).execute(&mut c).await.unwrap();
+        }
+    }
+    let (code, _, err) = env.cli(&["run", "--drain"]);
+    assert_eq!(code, 0, "the worker keeps going: {err}");
+    let r = row(q.as_ref(), id).await;
+    assert_eq!((r.status.as_str(), r.attempts, r.analyses), ("failed", 1, 0), "{r:?}");
+    let e = r.processing_error.unwrap();
+    assert!(e.contains("storing the results failed") && e.contains("no_unnamed_models"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refused_write_fails_the_row_once() {
+    a_refused_write_fails_the_row_once(Kind::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_refused_write_fails_the_row_once() {
+    a_refused_write_fails_the_row_once(Kind::Mysql).await
+}
+
+/// `doctor`'s time-zone check: a MariaDB server whose zone is not UTC makes the
+/// app's connection (no `timezone` setting) read our UTC times shifted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_time_zone_other_than_utc_is_named() {
+    use sqlx::Connection;
+    let env = Env::new(Kind::Mysql, "time_zone_mysql").await;
+    let q = env.queue().await;
+    let mut c = sqlx::MySqlConnection::connect(&env.url).await.unwrap();
+    let (before,): (String,) =
+        sqlx::query_as("SELECT CAST(@@global.time_zone AS CHAR)").fetch_one(&mut c).await.unwrap();
+    sqlx::raw_sql("SET GLOBAL time_zone = '+05:30'").execute(&mut c).await.unwrap();
+    let problem = q.time_zone_problem().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET GLOBAL time_zone = '{before}'"))).execute(&mut c).await.unwrap();
+    let problem = problem.unwrap().expect("a warning");
+    assert!(problem.contains("+05:30") && problem.contains("'timezone' => '+00:00'"), "{problem}");
+    if before.eq_ignore_ascii_case("SYSTEM") || before == "+00:00" {
+        // This server runs in UTC: nothing to say.
+        let (system,): (String,) =
+            sqlx::query_as("SELECT CAST(@@system_time_zone AS CHAR)").fetch_one(&mut c).await.unwrap();
+        if before == "+00:00" || system.eq_ignore_ascii_case("UTC") {
+            assert_eq!(q.time_zone_problem().await.unwrap(), None);
+        }
+    }
+}
+
 macro_rules! conformance {
     ($name:ident, $kind:expr) => {
         mod $name {

@@ -113,6 +113,20 @@ async fn put_fetch_limits_and_errors() {
     assert_eq!(n as usize, bytes.len());
     assert_eq!(std::fs::read(&dest).unwrap(), bytes);
 
+    // The row's own `r2_bucket` wins over the configured bucket.
+    let other = bucket("cs-storage-other").await;
+    other.put("2025/12/05/only-here.wav", &src).await.unwrap();
+    assert!(matches!(s.fetch(None, "2025/12/05/only-here.wav", &dest, 10 << 20).await, Err(StorageError::NotFound(_))));
+    let n = s.fetch(Some("cs-storage-other"), "2025/12/05/only-here.wav", &dest, 10 << 20).await.unwrap();
+    assert_eq!(n as usize, bytes.len());
+    // A full URL in `r2_path` reduces to the key (path style: the bucket segment goes).
+    let key = callscribe::storage::object_key(
+        "https://acct.r2.cloudflarestorage.com/cs-storage-other/2025/12/05/only-here.wav",
+        Some("cs-storage-other"),
+    )
+    .unwrap();
+    assert_eq!(s.fetch(Some("cs-storage-other"), &key, &dest, 10 << 20).await.unwrap() as usize, bytes.len());
+
     let e = s.fetch(None, "2025/12/05/test.wav", &dest, 1000).await.unwrap_err();
     assert!(matches!(e, StorageError::TooLarge { .. }), "{e}");
     let e = s.fetch(None, "2025/12/05/missing.wav", &dest, 10 << 20).await.unwrap_err();
