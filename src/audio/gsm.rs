@@ -185,9 +185,9 @@ impl Decoder {
         let nr = if !(40..=120).contains(&ncr) { self.nrp } else { ncr };
         self.nrp = nr;
         let brp = QLB[(bcr & 3) as usize];
-        for k in 0..40 {
+        for (k, &e) in erp.iter().enumerate() {
             let drpp = mult_r(brp, self.dp0[120 + k - nr as usize]);
-            self.dp0[120 + k] = add(erp[k], drpp);
+            self.dp0[120 + k] = add(e, drpp);
         }
         self.dp0.copy_within(40..160, 0);
     }
@@ -313,7 +313,7 @@ fn lar_to_rp(mut larp: [i16; 8]) -> [i16; 8] {
 /// signature (checked on up to the first 50 frames).
 pub fn is_raw_gsm(data: &[u8]) -> bool {
     data.len() >= RAW_FRAME_BYTES
-        && data.len() % RAW_FRAME_BYTES == 0
+        && data.len().is_multiple_of(RAW_FRAME_BYTES)
         && data.chunks(RAW_FRAME_BYTES).take(50).all(|f| f[0] >> 4 == 0xD)
 }
 

@@ -290,7 +290,7 @@ fn encode(t: &Tensor, weights: WeightType) -> (i64, Vec<u8>) {
     let matrix = t.f16 && t.shape.len() == 2;
     let halves = |f: fn(f32) -> u16| t.data.iter().flat_map(|x| f(*x).to_le_bytes()).collect();
     match weights.resolve() {
-        WeightType::Q8_0 if matrix && t.shape[1] % 32 == 0 => (8, quantize_q8_0(&t.data)),
+        WeightType::Q8_0 if matrix && t.shape[1].is_multiple_of(32) => (8, quantize_q8_0(&t.data)),
         WeightType::Bf16 if matrix => (30, halves(f32_to_bf16)),
         _ if t.f16 => (1, halves(f32_to_f16)),
         _ => (0, t.data.iter().flat_map(|x| x.to_le_bytes()).collect()),

@@ -805,6 +805,48 @@ macro_rules! push_segment {
     }};
 }
 
+/// The completing transaction after `BEGIN`, the same on every backend: the fenced
+/// status change (a lost lease stops here), the earlier results deleted, then the
+/// analysis, transcription and segment rows inserted. `$conn` is the open
+/// transaction, `$db` the sqlx database type, `$json` the cast after a JSON
+/// placeholder; the backend module provides `DIALECT` and `insert_id` (the new
+/// row's id: `RETURNING id`, or MySQL's last insert id).
+macro_rules! write_results {
+    ($conn:expr, $lease:expr, $results:expr, $segments_table:expr, $db:ty, $json:expr) => {{
+        let (lease, results) = ($lease, $results);
+        let (sql, vals) = $crate::queue::sql::complete(DIALECT, lease, results.duration_seconds());
+        let done = $crate::queue::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).execute(&mut *$conn).await?;
+        if done.rows_affected() != 1 {
+            return Err(QueueError::LeaseLost { id: lease.id, attempt: lease.attempt });
+        }
+        for stmt in $crate::queue::sql::delete_results(DIALECT, $segments_table) {
+            sqlx::query(sqlx::AssertSqlSafe(stmt)).bind(lease.id).execute(&mut *$conn).await?;
+        }
+        if let Some(cols) = $crate::queue::analysis_row(lease.id, results) {
+            let (sql, vals) = $crate::queue::sql::insert(DIALECT, $crate::queue::schema::ANALYSIS, &cols, false);
+            $crate::queue::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).execute(&mut *$conn).await?;
+        }
+        if let (Some(cols), Some(transcript)) =
+            ($crate::queue::transcription_row(lease.id, results), &results.transcript)
+        {
+            let (sql, vals) = $crate::queue::sql::insert(DIALECT, $crate::queue::schema::TRANSCRIPTIONS, &cols, true);
+            let tid = insert_id(&mut *$conn, sql, vals).await?;
+            if $segments_table {
+                for chunk in $crate::queue::segment_rows(transcript).chunks($crate::queue::SEGMENT_BATCH) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                        "INSERT INTO {} ({}) ",
+                        $crate::queue::schema::SEGMENTS,
+                        $crate::queue::SEGMENT_COLUMNS
+                    ));
+                    qb.push_values(chunk, |mut b, r| $crate::queue::push_segment!(b, tid, r, $json, DIALECT.now()));
+                    qb.build().execute(&mut *$conn).await?;
+                }
+            }
+        }
+        Ok(())
+    }};
+}
+
 /// Bind [`Val`]s to a query of any backend, in order.
 macro_rules! bind_vals {
     ($q:expr, $vals:expr) => {{
@@ -981,7 +1023,7 @@ macro_rules! impl_queue {
     };
 }
 
-pub(crate) use {bind_vals, impl_queue, push_segment};
+pub(crate) use {bind_vals, impl_queue, push_segment, write_results};
 
 /// Microseconds for interval arithmetic in SQL.
 pub(crate) fn micros(d: Duration) -> i64 {

@@ -13,10 +13,15 @@ use sqlx::{Executor, Row};
 use tokio::sync::OnceCell;
 
 use super::schema::{self, ColumnInfo};
-use super::{attempts, sql, Dialect, Job, JobResults, Lease, QueueError, Val};
+use super::{attempts, Dialect, Job, JobResults, Lease, QueueError, Val};
 use crate::config::{Backend, DatabaseConfig};
 
 const DIALECT: Dialect = Dialect { backend: Backend::Postgres };
+
+/// The id of the row an `INSERT … RETURNING id` made.
+async fn insert_id(conn: &mut sqlx::PgConnection, sql: String, vals: Vec<Val>) -> Result<i64, QueueError> {
+    Ok(super::bind_vals!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), vals).fetch_one(&mut *conn).await?)
+}
 
 pub struct PgQueue {
     pool: PgPool,
@@ -205,36 +210,14 @@ super::impl_queue!(PgQueue, {
     async fn complete(&self, lease: &Lease, results: &JobResults) -> Result<(), QueueError> {
         let segments_table = self.has_segments_table().await?;
         let mut tx = self.pool.begin().await?;
-        let (sql, vals) = sql::complete(DIALECT, lease, results.duration_seconds());
-        let done = super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).execute(&mut *tx).await?;
-        if done.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Err(QueueError::LeaseLost { id: lease.id, attempt: lease.attempt });
-        }
-        for stmt in sql::delete_results(DIALECT, segments_table) {
-            sqlx::query(sqlx::AssertSqlSafe(stmt)).bind(lease.id).execute(&mut *tx).await?;
-        }
-        if let Some(cols) = super::analysis_row(lease.id, results) {
-            let (sql, vals) = sql::insert(DIALECT, schema::ANALYSIS, &cols, false);
-            super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).execute(&mut *tx).await?;
-        }
-        if let (Some(cols), Some(transcript)) = (super::transcription_row(lease.id, results), &results.transcript) {
-            let (sql, vals) = sql::insert(DIALECT, schema::TRANSCRIPTIONS, &cols, true);
-            let tid: i64 =
-                super::bind_vals!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), vals).fetch_one(&mut *tx).await?;
-            if segments_table {
-                for chunk in super::segment_rows(transcript).chunks(super::SEGMENT_BATCH) {
-                    let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
-                        "INSERT INTO {} ({}) ",
-                        schema::SEGMENTS,
-                        super::SEGMENT_COLUMNS
-                    ));
-                    qb.push_values(chunk, |mut b, r| super::push_segment!(b, tid, r, "::json", DIALECT.now()));
-                    qb.build().execute(&mut *tx).await?;
-                }
+        let written: Result<(), QueueError> =
+            async { super::write_results!(tx, lease, results, segments_table, sqlx::Postgres, "::json") }.await;
+        match written {
+            Ok(()) => Ok(tx.commit().await?),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
             }
         }
-        tx.commit().await?;
-        Ok(())
     }
 });

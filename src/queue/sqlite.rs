@@ -11,10 +11,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Executor, Row};
 
 use super::schema;
-use super::{attempts, sql, Dialect, Job, JobResults, Lease, QueueError, Val};
+use super::{attempts, Dialect, Job, JobResults, Lease, QueueError, Val};
 use crate::config::{Backend, DatabaseConfig};
 
 const DIALECT: Dialect = Dialect { backend: Backend::Sqlite };
+
+/// The id of the row an `INSERT … RETURNING id` made.
+async fn insert_id(conn: &mut sqlx::SqliteConnection, sql: String, vals: Vec<Val>) -> Result<i64, QueueError> {
+    Ok(super::bind_vals!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), vals).fetch_one(&mut *conn).await?)
+}
 
 pub struct SqliteQueue {
     pool: SqlitePool,
@@ -67,41 +72,6 @@ impl SqliteQueue {
             present.extend(cols.into_iter().map(|c| (table.to_string(), c)));
         }
         Ok(present)
-    }
-
-    async fn write_results(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-        lease: &Lease,
-        results: &JobResults,
-    ) -> Result<(), QueueError> {
-        let (sql, vals) = sql::complete(DIALECT, lease, results.duration_seconds());
-        let done = super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).execute(&mut *conn).await?;
-        if done.rows_affected() != 1 {
-            return Err(QueueError::LeaseLost { id: lease.id, attempt: lease.attempt });
-        }
-        for stmt in sql::delete_results(DIALECT, true) {
-            sqlx::query(sqlx::AssertSqlSafe(stmt)).bind(lease.id).execute(&mut *conn).await?;
-        }
-        if let Some(cols) = super::analysis_row(lease.id, results) {
-            let (sql, vals) = sql::insert(DIALECT, schema::ANALYSIS, &cols, false);
-            super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).execute(&mut *conn).await?;
-        }
-        if let (Some(cols), Some(transcript)) = (super::transcription_row(lease.id, results), &results.transcript) {
-            let (sql, vals) = sql::insert(DIALECT, schema::TRANSCRIPTIONS, &cols, true);
-            let tid: i64 =
-                super::bind_vals!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), vals).fetch_one(&mut *conn).await?;
-            for chunk in super::segment_rows(transcript).chunks(super::SEGMENT_BATCH) {
-                let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
-                    "INSERT INTO {} ({}) ",
-                    schema::SEGMENTS,
-                    super::SEGMENT_COLUMNS
-                ));
-                qb.push_values(chunk, |mut b, r| super::push_segment!(b, tid, r, "", DIALECT.now()));
-                qb.build().execute(&mut *conn).await?;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -199,7 +169,10 @@ super::impl_queue!(SqliteQueue, {
         // Take the write lock up front: a deferred transaction that reads first could
         // fail to upgrade under concurrent writers.
         conn.execute("BEGIN IMMEDIATE").await?;
-        match self.write_results(&mut conn, lease, results).await {
+        // The embedded schema is ours: `ai_call_segments` is always there.
+        let written: Result<(), QueueError> =
+            async { super::write_results!(conn, lease, results, true, sqlx::Sqlite, "") }.await;
+        match written {
             Ok(()) => {
                 conn.execute("COMMIT").await?;
                 Ok(())
