@@ -261,6 +261,41 @@ async fn laravel_app(kind: Kind, name: &str) {
     assert!(cols.iter().any(|c| c == "r2_path"), "{cols:?}");
 }
 
+/// `callscribe migrate` on tables made by Laravel (no migration from the app
+/// team): it adds the worker's columns, the segments table and the indexes,
+/// `doctor` is then satisfied, and a second run has nothing left to do.
+async fn migrate_extends_the_apps_tables(kind: Kind, name: &str) {
+    let env = Env::bare(kind, name).await;
+    let database = env.url.rsplit('/').next().unwrap().to_string();
+    let app = App { driver: if kind == Kind::Postgres { "pgsql" } else { "mysql" }, database, env: &env };
+    app.php(&["create-tables"]);
+    let id = app.upload(None, "call-recordings/2026/11/23/kept_aaaaaaaaaaaaaaaaaaaa.gsm", "gsm");
+    let (code, out, err) = env.cli(&["migrate"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ALTER TABLE ai_call_recordings ADD COLUMN attempts"), "{out}");
+    assert!(out.contains("created table ai_call_segments") && out.contains("created index"), "{out}");
+    assert!(!out.contains("created table ai_call_recordings"), "the app's table is kept: {out}");
+    let (_, out, _) = env.cli(&["doctor"]);
+    assert!(out.contains("ok   schema") && out.contains("ok   types") && !out.contains("warn claim"), "{out}");
+    let (code, out, _) = env.cli(&["migrate"]);
+    assert_eq!((code, out.trim().starts_with("schema up to date")), (0, true), "{out}");
+    // The app's row is intact and claimable.
+    assert_eq!(app.read(id)["processing_status"], "pending");
+    let q = env.queue().await;
+    assert_eq!(q.claim("probe", 5).await.unwrap().iter().map(|j| j.id).collect::<Vec<_>>(), vec![id]);
+    q.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_extends_the_apps_tables_on_mariadb() {
+    migrate_extends_the_apps_tables(Kind::Mysql, "migrate_app_mariadb").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_extends_the_apps_tables_on_postgres() {
+    migrate_extends_the_apps_tables(Kind::Postgres, "migrate_app_postgres").await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn laravel_app_on_mariadb() {
     laravel_app(Kind::Mysql, "laravel_app_mariadb").await
