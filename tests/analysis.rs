@@ -141,6 +141,27 @@ async fn deadline_overrun_kills_and_restarts_the_process() {
     );
 }
 
+/// A job dropped while its request is in flight (job timeout, lost lease,
+/// shutdown) leaves the reply in the pipe; the next jobs must not read it as
+/// theirs. Before, the next request failed its id check with an error classed
+/// permanent, and so did every job after it until the process restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_request_leaves_the_channel_clean() {
+    let _s = SERIAL.lock().await;
+    let a = analyzer(LlmProcess::start(config(Duration::from_secs(120))).await.unwrap());
+    let t = transcript(ENGLISH);
+    // Written, then dropped while the model is still generating its answer.
+    let dropped = tokio::time::timeout(Duration::from_millis(300), a.analyze(&t)).await;
+    assert!(dropped.is_err(), "the request was expected to still be running after 300 ms");
+    for job in 0..3 {
+        let r = a.analyze(&t).await.unwrap_or_else(|e| panic!("job {job} after the dropped request: {e}"));
+        assert!(!r.summary.is_empty());
+    }
+    let Engine::Llm(p) = &a.engine else { unreachable!() };
+    assert_eq!(p.starts.load(Ordering::Relaxed), 1, "the same process served them all");
+    assert_eq!(p.discarded_replies().await, 1, "the dropped request's reply was read past");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_process_is_restarted_and_the_request_retried() {
     let _s = SERIAL.lock().await;

@@ -3,6 +3,12 @@
 //! deadline gets the process killed and restarted; a process that died is
 //! restarted and the request tried once more; when it cannot be revived the
 //! stage fails (transient: the job is retried later), never the worker.
+//!
+//! Cancel-safe: a job future dropped while it waits (job timeout, lost lease,
+//! shutdown) leaves its request in flight. Its reply still arrives, and the next
+//! request reads past it: replies carry the request id, and any reply for an
+//! older id is discarded. A request dropped in the middle of writing its line
+//! would leave half a line in the pipe, so that case restarts the process.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -38,6 +44,11 @@ struct Running {
     child: Child,
     stdin: ChildStdin,
     stdout: Lines<BufReader<ChildStdout>>,
+    /// Set while a request line is being written; still set when the writer
+    /// was dropped half-way, which leaves the pipe unusable.
+    writing: bool,
+    /// Stale replies read past (requests whose caller went away).
+    discarded: u64,
 }
 
 /// What one request returned.
@@ -86,6 +97,11 @@ impl LlmProcess {
         &self.model_name
     }
 
+    /// Replies to dropped requests read past since the process started.
+    pub async fn discarded_replies(&self) -> u64 {
+        self.running.lock().await.as_ref().map_or(0, |r| r.discarded)
+    }
+
     /// The process id, while it runs (tests kill it).
     pub async fn pid(&self) -> Option<u32> {
         self.running.lock().await.as_ref().and_then(|r| r.child.id())
@@ -118,7 +134,7 @@ impl LlmProcess {
             Ok(Ok(Some(line))) if line.contains("\"ready\":true") => {
                 self.starts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(model = %self.model_name, seconds = t.elapsed().as_secs_f64(), "LLM process ready");
-                Ok(Running { child, stdin, stdout })
+                Ok(Running { child, stdin, stdout, writing: false, discarded: 0 })
             }
             Ok(Ok(other)) => {
                 let _ = child.kill().await;
@@ -141,6 +157,12 @@ impl LlmProcess {
     /// One structured request: the answer is JSON satisfying `schema`.
     pub async fn request(&self, system: &str, user: &str, schema: &Value) -> Result<Reply, AnalyzeError> {
         let mut guard = self.running.lock().await;
+        if guard.as_ref().is_some_and(|r| r.writing) {
+            tracing::warn!("an earlier LLM request was dropped while being written; restarting the process");
+            if let Some(mut r) = guard.take() {
+                let _ = r.child.kill().await;
+            }
+        }
         for attempt in 0..2 {
             if guard.is_none() {
                 *guard = Some(self.spawn().await?);
@@ -152,18 +174,29 @@ impl LlmProcess {
             })
             .to_string();
             let r = guard.as_mut().expect("running");
+            r.writing = true;
             let sent = async {
                 r.stdin.write_all(line.as_bytes()).await?;
                 r.stdin.write_all(b"\n").await?;
                 r.stdin.flush().await
             }
             .await;
+            r.writing = false;
             let answer = match sent {
-                Ok(()) => tokio::time::timeout(self.config.deadline, r.stdout.next_line()).await,
+                Ok(()) => tokio::time::timeout(self.config.deadline, read_reply(r, id)).await,
                 Err(e) => Ok(Err(e)),
             };
             match answer {
-                Ok(Ok(Some(text))) => return parse_reply(&text, id),
+                Ok(Ok(Some(text))) => match parse_reply(&text, id) {
+                    // A line that is not a reply at all: the channel is broken, not the row.
+                    Err(AnalyzeError::Unavailable(e)) => {
+                        if let Some(mut r) = guard.take() {
+                            let _ = r.child.kill().await;
+                        }
+                        return Err(AnalyzeError::Unavailable(format!("{e}; the LLM process was restarted")));
+                    }
+                    other => return other,
+                },
                 Err(_) => {
                     // Overran its deadline: kill it, start a fresh one for the next job.
                     tracing::warn!(
@@ -193,10 +226,33 @@ impl LlmProcess {
     }
 }
 
+/// The next reply line for request `id`, reading past replies to older requests
+/// whose callers went away. `None` when the process closed its output.
+async fn read_reply(r: &mut Running, id: u64) -> std::io::Result<Option<String>> {
+    loop {
+        let Some(text) = r.stdout.next_line().await? else { return Ok(None) };
+        match reply_id(&text) {
+            Some(old) if old < id => {
+                r.discarded += 1;
+                tracing::debug!(stale = old, waiting_for = id, "discarded the reply to a dropped LLM request");
+            }
+            _ => return Ok(Some(text)),
+        }
+    }
+}
+
+fn reply_id(text: &str) -> Option<u64> {
+    serde_json::from_str::<Value>(text).ok()?.get("id")?.as_u64()
+}
+
+/// A reply line: the model's answer, the model's own failure (`Invalid`: the
+/// answer does not fit), or a line that is no reply to this request
+/// (`Unavailable`: the channel is broken, the row is not at fault).
 fn parse_reply(text: &str, id: u64) -> Result<Reply, AnalyzeError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| AnalyzeError::Invalid(format!("unreadable reply: {e}")))?;
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| AnalyzeError::Unavailable(format!("unreadable LLM reply: {e}")))?;
     if v["id"].as_u64() != Some(id) {
-        return Err(AnalyzeError::Invalid(format!("reply for request {} while waiting for {id}", v["id"])));
+        return Err(AnalyzeError::Unavailable(format!("LLM reply for request {} while waiting for {id}", v["id"])));
     }
     if v["ok"] != json!(true) {
         return Err(AnalyzeError::Invalid(v["error"].as_str().unwrap_or("unknown error").to_string()));
