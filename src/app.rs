@@ -152,6 +152,9 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
             if let Some(q) = results.quality_score {
                 println!("quality: {q:.1} ({})", results.quality_zone.as_deref().unwrap_or("?"));
             }
+            if let Some(e) = &results.analysis_error {
+                println!("analysis failed: {e} (rerun with `callscribe reanalyze --id {}`)", args.id);
+            }
             Ok(())
         }
         Command::Models(ModelsCommand::ImportCt2 { dir, out, weights }) => {
@@ -186,6 +189,7 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
             }
             Ok(())
         }
+        Command::Reanalyze(args) => reanalyze(&cfg, args).await,
         Command::Reprocess(ReprocessArgs { id, apex_id }) => {
             let sel = match (id, apex_id) {
                 (Some(id), _) => Selector::Id(id),
@@ -218,7 +222,8 @@ pub async fn pipeline_for(cfg: &Config, store: Arc<dyn storage::Storage>) -> Res
             None
         }
     };
-    let analyzer = analyzer_for(cfg).await?.map(Arc::new);
+    // Analysis needs a transcript: none without transcription.
+    let analyzer = if cfg.asr.is_some() { analyzer_for(cfg).await?.map(Arc::new) } else { None };
     Ok(Pipeline::new(
         store,
         PipelineConfig {
@@ -236,9 +241,6 @@ pub async fn pipeline_for(cfg: &Config, store: Arc<dyn storage::Storage>) -> Res
 pub async fn analyzer_for(cfg: &Config) -> Result<Option<crate::analyze::Analyzer>> {
     use crate::analyze::{http::OpenAiHttp, llm::LlmProcess, Analyzer, Engine};
     use crate::config::AnalysisEngine;
-    if cfg.asr.is_none() {
-        return Ok(None);
-    }
     let engine = match &cfg.analysis.engine {
         AnalysisEngine::Off => return Ok(None),
         AnalysisEngine::Heuristic => {
@@ -337,6 +339,50 @@ async fn transcribe(cfg: &Config, args: TranscribeArgs, shutdown: CancellationTo
     }
     if failures > 0 {
         bail!("{failures} of {total} file(s) failed");
+    }
+    Ok(())
+}
+
+/// Run the analysis again on stored transcripts: after a failed analysis, a new
+/// model or template. Whisper is not loaded and the audio not fetched.
+async fn reanalyze(cfg: &Config, args: crate::cli::ReanalyzeArgs) -> Result<()> {
+    use crate::queue::AnalysisSelector;
+    let selector = match (args.id, args.failed_analysis, &args.since) {
+        (Some(id), _, _) => AnalysisSelector::Id(id),
+        (None, true, _) => AnalysisSelector::FailedAnalysis,
+        (None, false, Some(since)) => AnalysisSelector::CompletedWithin(
+            humantime::parse_duration(since)
+                .with_context(|| format!("--since {since:?} is not a duration like 24h"))?,
+        ),
+        (None, false, None) => bail!("give --id, --failed-analysis or --since"),
+    };
+    let q = open_queue(cfg).await?;
+    require_schema(q.as_ref()).await?;
+    let Some(analyzer) = analyzer_for(cfg).await? else {
+        bail!("analysis is off (analysis.engine = \"off\")");
+    };
+    let ids = q.reanalysis_targets(&selector).await?;
+    let (mut done, mut failed) = (0, 0);
+    for id in &ids {
+        let Some(stored) = q.results(*id).await?.transcript else { continue };
+        let transcript = stored.to_transcript();
+        let span = tracing::info_span!("reanalyze", job.id = id);
+        match tracing::Instrument::instrument(analyzer.analyze(&transcript), span).await {
+            Ok(a) => {
+                q.store_analysis(*id, Ok(&a), &transcript).await?;
+                done += 1;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "analysis failed again");
+                q.store_analysis(*id, Err(&e.to_string()), &transcript).await?;
+                failed += 1;
+            }
+        }
+    }
+    println!("reanalysed {done} row(s); {failed} failed again (see analysis_error)");
+    q.close().await;
+    if args.id.is_some() && ids.is_empty() {
+        bail!("row {} is not a completed row with a transcript", args.id.unwrap_or_default());
     }
     Ok(())
 }

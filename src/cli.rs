@@ -56,6 +56,8 @@ pub enum Command {
     Requeue(RequeueArgs),
     /// Process a recording again; its results are replaced, never duplicated.
     Reprocess(ReprocessArgs),
+    /// Run only the analysis again on stored transcripts (no whisper, no audio).
+    Reanalyze(ReanalyzeArgs),
     /// Show one recording's status and stored results (transcript with speakers).
     Show(ShowArgs),
     /// Transcribe local audio files with no database (like other whisper tools).
@@ -162,6 +164,20 @@ pub struct RequeueArgs {
     /// Only this row.
     #[arg(long, value_name = "N")]
     pub id: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ReanalyzeArgs {
+    /// One row.
+    #[arg(long, value_name = "N")]
+    pub id: Option<i64>,
+    /// Every completed row whose analysis failed.
+    #[arg(long)]
+    pub failed_analysis: bool,
+    /// Rows completed within this long (e.g. 24h, 7d).
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Args)]

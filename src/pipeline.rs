@@ -3,7 +3,8 @@
 //! who spoke when (diarize), then compute the speaker metrics. No SQL and no
 //! loops here: the worker owns the job's lifecycle and writes what this returns.
 //!
-//! Then the analysis stage (LLM, HTTP or heuristic), after whisper is done.
+//! Then the analysis stage (LLM, HTTP or heuristic), after whisper is done; its
+//! failure is recorded with the results, never a reason to drop the transcript.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -220,9 +221,19 @@ impl Pipeline {
             // After whisper is done: the two never share the cores.
             let t3 = Instant::now();
             let _cores = self.inference.lock().await;
-            let analysis = analyzer.analyze(transcript).await?;
-            tracing::debug!(stage = "analyze", seconds = t3.elapsed().as_secs_f64(), engine = %analysis.engine, "analysed");
-            results.analysis = Some(analysis);
+            // A failed analysis never throws the transcript away: the row completes
+            // with `analysis_status = failed` and the reason, and `callscribe
+            // reanalyze --failed-analysis` runs the analysis again later.
+            match analyzer.analyze(transcript).await {
+                Ok(analysis) => {
+                    tracing::debug!(stage = "analyze", seconds = t3.elapsed().as_secs_f64(), engine = %analysis.engine, "analysed");
+                    results.analysis = Some(analysis);
+                }
+                Err(e) => {
+                    tracing::warn!(stage = "analyze", error = %e, "analysis failed; the transcript is kept");
+                    results.analysis_error = Some(e.to_string());
+                }
+            }
             results.timings.analyze_seconds = t3.elapsed().as_secs_f64();
         }
         results.timings.fetch_seconds = (t1 - t0).as_secs_f64();

@@ -424,12 +424,14 @@ async fn sigterm_during_transcription_hands_the_job_back() {
     assert_eq!((r.status.as_str(), r.attempts), ("pending", 0), "{r:?}");
 }
 
-/// An LLM process that cannot start fails the analysis stage, not the worker:
-/// the job goes back to pending with the reason and completes on its next
-/// attempt once the LLM works.
+/// An LLM that cannot start fails the analysis, never the transcript: the row
+/// completes on its first attempt with the transcript, speaker metrics and
+/// `analysis_status = failed` with the reason; once the LLM works,
+/// `callscribe reanalyze --failed-analysis` analyses the stored transcript
+/// (no whisper, no audio) and the transcript is left as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::await_holding_lock)] // see end_to_end
-async fn broken_llm_retries_the_job_not_the_worker() {
+async fn broken_llm_keeps_the_transcript_and_reanalyze_recovers() {
     let _serial = serial();
     let env = Env::new(Kind::Sqlite, "llm_broken").await;
     let q = env.queue().await;
@@ -454,30 +456,41 @@ async fn broken_llm_retries_the_job_not_the_worker() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let run = || {
-        env.command(&["run", "--drain"])
+    let with_llm = |args: &[&str]| {
+        env.command(args)
             .env("CALLSCRIBE_ASR__ENABLED", "true")
             .env("CALLSCRIBE_ASR__MODEL", model("tiny.en"))
             .env("CALLSCRIBE_ANALYSIS__ENGINE", "llama")
             .env("CALLSCRIBE_ANALYSIS__MODEL", models_dir().join("smollm2-135m-instruct.gguf"))
             .env("CALLSCRIBE_ANALYSIS__LLM_BIN", &wrapper)
-            .env("CALLSCRIBE_RETRY__BACKOFF_BASE", "1s")
-            .env("CALLSCRIBE_RETRY__BACKOFF_MAX", "1s")
             .output()
             .unwrap()
     };
-    let out = run();
+    let out = with_llm(&["run", "--drain"]);
     assert!(out.status.success(), "the worker keeps running: {}", String::from_utf8_lossy(&out.stderr));
     let r = row(q.as_ref(), id).await;
-    assert_eq!((r.status.as_str(), r.attempts), ("pending", 1), "{r:?}");
-    let e = r.processing_error.unwrap();
-    assert!(e.contains("analyze") && e.contains("LLM"), "{e}");
+    assert_eq!((r.status.as_str(), r.attempts, r.analyses), ("completed", 1, 1), "{r:?}");
+    let res = q.results(id).await.unwrap();
+    let kept = res.transcript.expect("the transcript is kept").full_transcript;
+    assert!(kept.to_lowercase().contains("friday"), "{kept}");
+    assert!(res.speaker_metrics.is_some());
+    assert_eq!(res.analysis_status.as_deref(), Some("failed"));
+    let e = res.analysis_error.unwrap();
+    assert!(e.contains("LLM"), "{e}");
+    assert_eq!((res.summary, res.model_used.as_deref()), (None, Some("none")));
 
     std::fs::write(&marker, b"").unwrap();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let out = run();
-    assert!(out.status.success());
+    let out = with_llm(&["reanalyze", "--failed-analysis"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reanalysed 1 row(s)"), "{out:?}");
+    let res = q.results(id).await.unwrap();
+    assert_eq!(res.analysis_status.as_deref(), Some("completed"));
+    assert_eq!((res.engine.as_deref(), res.analysis_error), (Some("llama.cpp"), None));
+    assert!(res.summary.is_some_and(|s| !s.is_empty()));
+    assert_eq!(res.transcript.unwrap().full_transcript, kept, "the transcript is untouched");
     let r = row(q.as_ref(), id).await;
-    assert_eq!((r.status.as_str(), r.attempts, r.analyses), ("completed", 2, 1), "{r:?}");
-    assert_eq!(q.results(id).await.unwrap().engine.as_deref(), Some("llama.cpp"));
+    assert_eq!((r.status.as_str(), r.attempts, r.analyses), ("completed", 1, 1), "{r:?}");
+    // Nothing left to reanalyse.
+    let out = with_llm(&["reanalyze", "--failed-analysis"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reanalysed 0 row(s)"), "{out:?}");
 }

@@ -89,6 +89,8 @@ CREATE TABLE IF NOT EXISTS ai_call_analysis (
     speaker_sentiment       JSON NULL,
     audio_quality           JSON NULL,
     engine                  VARCHAR(32) NULL,
+    analysis_status         VARCHAR(16) NULL,
+    analysis_error          TEXT NULL,
     KEY ai_call_analysis_ai_call_recording_id_index (ai_call_recording_id),
     KEY ai_call_analysis_sentiment_label_index (sentiment_label),
     KEY ai_call_analysis_quality_score_index (quality_score),

@@ -86,7 +86,9 @@ CREATE TABLE IF NOT EXISTS ai_call_analysis (
     quality_breakdown       JSON NULL,
     speaker_sentiment       JSON NULL,
     audio_quality           JSON NULL,
-    engine                  VARCHAR(32) NULL
+    engine                  VARCHAR(32) NULL,
+    analysis_status         VARCHAR(16) NULL,
+    analysis_error          TEXT NULL
 );
 CREATE INDEX IF NOT EXISTS ai_call_analysis_ai_call_recording_id_index ON ai_call_analysis (ai_call_recording_id);
 CREATE INDEX IF NOT EXISTS ai_call_analysis_sentiment_label_index ON ai_call_analysis (sentiment_label);

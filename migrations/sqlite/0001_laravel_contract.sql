@@ -84,6 +84,8 @@ CREATE TABLE IF NOT EXISTS ai_call_analysis (
     quality_breakdown       TEXT NULL,
     speaker_sentiment       TEXT NULL,
     audio_quality           TEXT NULL,
-    engine                  VARCHAR(32) NULL
+    engine                  VARCHAR(32) NULL,
+    analysis_status         VARCHAR(16) NULL,
+    analysis_error          TEXT NULL
 );
 CREATE INDEX IF NOT EXISTS ai_call_analysis_ai_call_recording_id_index ON ai_call_analysis (ai_call_recording_id);

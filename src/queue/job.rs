@@ -106,6 +106,9 @@ pub struct JobResults {
     pub speaker_metrics: Option<CallMetrics>,
     /// Summary, sentiment, quality, outcome (`ai_call_analysis`).
     pub analysis: Option<Analysis>,
+    /// Why the analysis failed, when it did: the row completes with its
+    /// transcript all the same (`analysis_status = failed`).
+    pub analysis_error: Option<String>,
     /// Where the time went (logged, not stored).
     pub timings: StageTimings,
 }
@@ -154,6 +157,16 @@ pub struct NewRecording {
     pub file_size_bytes: Option<i64>,
     pub file_format: Option<String>,
     pub priority: i32,
+}
+
+/// Which rows `reanalyze` picks (completed rows with a stored transcript).
+#[derive(Debug, Clone)]
+pub enum AnalysisSelector {
+    Id(i64),
+    /// Rows whose analysis failed (`analysis_status = failed`).
+    FailedAnalysis,
+    /// Rows completed within this long.
+    CompletedWithin(std::time::Duration),
 }
 
 /// Which rows `reprocess` picks.

@@ -28,7 +28,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use job::{clip_error, ErrorCount, Job, JobResults, JobState, Lease, NewRecording, RescueCounts, Selector, Stats};
+pub use job::{
+    clip_error, AnalysisSelector, ErrorCount, Job, JobResults, JobState, Lease, NewRecording, RescueCounts, Selector,
+    Stats,
+};
 
 use crate::config::{Backend, DatabaseConfig};
 use crate::contract;
@@ -114,6 +117,9 @@ pub struct StoredResults {
     pub outcome: Option<String>,
     pub engine: Option<String>,
     pub model_used: Option<String>,
+    /// `completed`, `failed` or `skipped`.
+    pub analysis_status: Option<String>,
+    pub analysis_error: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -128,6 +134,45 @@ pub struct StoredTranscript {
     pub segments: Vec<StoredSegment>,
     /// Rows in `ai_call_segments` (0 where the table does not exist).
     pub segment_rows: i64,
+}
+
+impl StoredTranscript {
+    /// The transcript again, from the JSON `segments` column: what `reanalyze`
+    /// analyses without running whisper.
+    pub fn to_transcript(&self) -> crate::asr::Transcript {
+        let segments = self
+            .segments
+            .iter()
+            .map(|s| crate::asr::Segment {
+                start: s.start,
+                end: s.end,
+                text: s.text.clone(),
+                words: s
+                    .words
+                    .as_array()
+                    .map(|ws| {
+                        ws.iter()
+                            .map(|w| crate::asr::Word {
+                                word: w["word"].as_str().unwrap_or_default().to_string(),
+                                start: w["start"].as_f64().unwrap_or(s.start),
+                                end: w["end"].as_f64().unwrap_or(s.end),
+                                probability: w["confidence"].as_f64().unwrap_or(0.0),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                speaker: s.speaker.clone(),
+                ..Default::default()
+            })
+            .collect();
+        crate::asr::Transcript {
+            language: self.language_detected.clone().unwrap_or_default(),
+            language_probability: self.language_probability.unwrap_or(0.0),
+            segments,
+            model: self.model_used.clone().unwrap_or_default(),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -204,6 +249,19 @@ pub trait Queue: Send + Sync {
     async fn reprocess(&self, selector: &Selector) -> Result<u64, QueueError>;
 
     async fn stats(&self) -> Result<Stats, QueueError>;
+
+    /// Completed rows with a transcript that `reanalyze` should analyse again.
+    async fn reanalysis_targets(&self, selector: &AnalysisSelector) -> Result<Vec<i64>, QueueError>;
+
+    /// Write a fresh analysis (or its failure) for recording `id`, replacing the
+    /// analysis columns of its `ai_call_analysis` row (made if missing); the
+    /// transcript, speaker metrics and audio figures are left as they are.
+    async fn store_analysis(
+        &self,
+        id: i64,
+        analysis: Result<&crate::analyze::Analysis, &str>,
+        transcript: &crate::asr::Transcript,
+    ) -> Result<(), QueueError>;
 
     /// Insert a `pending` row as the app's `CallRecordingService` does; returns its id.
     async fn enqueue(&self, rec: &NewRecording) -> Result<i64, QueueError>;
@@ -624,7 +682,7 @@ pub(crate) mod sql {
 
     pub fn analysis(d: Dialect) -> String {
         format!(
-            "SELECT {}, {}, summary, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {} FROM {} \
+            "SELECT {}, {}, summary, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, analysis_error FROM {} \
              WHERE ai_call_recording_id = {} ORDER BY id DESC LIMIT 1",
             d.text("speaker_metrics"),
             d.text("audio_quality"),
@@ -639,6 +697,7 @@ pub(crate) mod sql {
             d.text("engine"),
             d.text("model_used"),
             d.text("processing_time_seconds"),
+            d.text("analysis_status"),
             schema::ANALYSIS,
             d.p(1)
         )
@@ -671,6 +730,54 @@ pub(crate) mod sql {
         out.push(format!("DELETE FROM {} WHERE ai_call_recording_id = {}", schema::TRANSCRIPTIONS, d.p(1)));
         out.push(format!("DELETE FROM {} WHERE ai_call_recording_id = {}", schema::ANALYSIS, d.p(1)));
         out
+    }
+
+    /// `UPDATE ai_call_analysis SET … WHERE ai_call_recording_id = …` from columns.
+    pub fn update_analysis(d: Dialect, id: i64, cols: &[(&str, Val, bool)]) -> (String, Vec<Val>) {
+        let sets: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} = {}", c.0, if c.2 { d.json(i + 1) } else { d.p(i + 1) }))
+            .collect();
+        let mut vals: Vec<Val> = cols.iter().map(|c| c.1.clone()).collect();
+        vals.push(Val::Int(Some(id)));
+        (
+            format!(
+                "UPDATE {} SET {}, updated_at = {} WHERE ai_call_recording_id = {}",
+                schema::ANALYSIS,
+                sets.join(", "),
+                d.now(),
+                d.p(cols.len() + 1)
+            ),
+            vals,
+        )
+    }
+
+    /// Completed, not deleted rows with a transcription, picked by `selector`.
+    pub fn reanalysis_targets(d: Dialect, selector: &AnalysisSelector) -> (String, Vec<Val>) {
+        let (cond, vals) = match selector {
+            AnalysisSelector::Id(id) => (format!("r.id = {}", d.p(1)), vec![Val::Int(Some(*id))]),
+            AnalysisSelector::FailedAnalysis => (
+                format!(
+                    "EXISTS (SELECT 1 FROM {} a WHERE a.ai_call_recording_id = r.id AND a.analysis_status = 'failed')",
+                    schema::ANALYSIS
+                ),
+                vec![],
+            ),
+            AnalysisSelector::CompletedWithin(span) => {
+                (format!("r.processing_completed_at >= {}", d.shifted(1, false)), vec![d.span(*span, false)])
+            }
+        };
+        (
+            format!(
+                "SELECT {} FROM {} r WHERE r.processing_status = 'completed' AND r.deleted_at IS NULL AND {cond} \
+                 AND EXISTS (SELECT 1 FROM {} t WHERE t.ai_call_recording_id = r.id) ORDER BY r.id",
+                d.int("r.id"),
+                schema::RECORDINGS,
+                schema::TRANSCRIPTIONS
+            ),
+            vals,
+        )
     }
 
     /// `INSERT` of a row whose columns and values come in pairs; `json` columns
@@ -718,13 +825,37 @@ pub(crate) fn analysis_row(id: i64, r: &JobResults) -> Option<Vec<(&'static str,
     if r.audio.is_none() && r.speaker_metrics.is_none() {
         return None;
     }
-    let t = r.transcript.as_ref();
-    let an = r.analysis.as_ref();
+    let js = |v: Option<serde_json::Value>| Val::Text(v.map(|v| v.to_string()));
+    let mut cols = vec![
+        ("ai_call_recording_id", Val::Int(Some(id)), false),
+        ("speaker_metrics", js(r.speaker_metrics.as_ref().map(contract::speaker_metrics)), true),
+        ("audio_quality", js(r.audio.as_ref().and_then(|q| serde_json::to_value(q).ok())), true),
+    ];
+    let outcome = match (&r.analysis, &r.analysis_error) {
+        (Some(a), _) => Ok(a),
+        (None, Some(e)) => Err(e.as_str()),
+        (None, None) => Err(""),
+    };
+    cols.extend(analysis_cols(outcome, r.transcript.as_ref()));
+    Some(cols)
+}
+
+/// The analysis columns of `ai_call_analysis`: from an analysis, or from its
+/// failure (`Err(reason)`; an empty reason: no engine ran, `skipped`).
+pub(crate) fn analysis_cols(
+    outcome: Result<&crate::analyze::Analysis, &str>,
+    t: Option<&crate::asr::Transcript>,
+) -> Vec<(&'static str, Val, bool)> {
+    let an = outcome.ok();
     let text = |v: Option<String>| Val::Text(v);
     let js = |v: Option<serde_json::Value>| Val::Text(v.map(|v| v.to_string()));
     let quality = an.map(|a| contract::quality_score(a.quality_score));
-    Some(vec![
-        ("ai_call_recording_id", Val::Int(Some(id)), false),
+    let (status, error) = match outcome {
+        Ok(_) => ("completed", None),
+        Err("") => ("skipped", None),
+        Err(e) => ("failed", Some(clip_error(e))),
+    };
+    vec![
         ("summary", text(an.map(|a| a.summary.clone())), false),
         ("sentiment_score", Val::Float(an.map(|a| contract::sentiment_score(a.sentiment_score))), false),
         ("sentiment_label", text(an.map(|a| crate::analyze::sentiment_label(a.sentiment_score).to_string())), false),
@@ -732,8 +863,7 @@ pub(crate) fn analysis_row(id: i64, r: &JobResults) -> Option<Vec<(&'static str,
         ("action_items", js(an.map(|a| contract::action_items(a, t))), true),
         ("quality_score", Val::Float(quality), false),
         ("compliance_flags", js(an.map(|a| contract::compliance_flags(a, t))), true),
-        ("speaker_metrics", js(r.speaker_metrics.as_ref().map(contract::speaker_metrics)), true),
-        // NOT NULL in the app's table: "none" when no engine ran.
+        // NOT NULL in the app's table: "none" when no engine answered.
         (
             "model_used",
             Val::Text(Some(an.map(|a| contract::clip(&a.model, 191)).unwrap_or_else(|| "none".into()))),
@@ -745,9 +875,10 @@ pub(crate) fn analysis_row(id: i64, r: &JobResults) -> Option<Vec<(&'static str,
         ("outcome_details", js(an.map(|a| a.outcome_details.clone())), true),
         ("quality_breakdown", js(an.map(|a| a.quality_items.clone())), true),
         ("speaker_sentiment", js(an.map(|a| contract::speaker_sentiment(&a.speaker_sentiment))), true),
-        ("audio_quality", js(r.audio.as_ref().and_then(|q| serde_json::to_value(q).ok())), true),
         ("engine", text(an.map(|a| contract::clip(&a.engine, 32))), false),
-    ])
+        ("analysis_status", text(Some(status.to_string())), false),
+        ("analysis_error", text(error), false),
+    ]
 }
 
 /// One `ai_call_segments` row, ready to bind.
@@ -1007,8 +1138,33 @@ macro_rules! impl_queue {
                 out.outcome = r.get(10);
                 out.engine = r.get(11);
                 out.model_used = r.get(12);
+                out.analysis_status = r.get(14);
+                out.analysis_error = r.get(15);
             }
             Ok(out)
+        }
+
+        async fn reanalysis_targets(&self, selector: &super::AnalysisSelector) -> Result<Vec<i64>, QueueError> {
+            let (sql, vals) = super::sql::reanalysis_targets(DIALECT, selector);
+            Ok(super::bind_vals!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), vals).fetch_all(&self.pool).await?)
+        }
+
+        async fn store_analysis(
+            &self,
+            id: i64,
+            analysis: Result<&crate::analyze::Analysis, &str>,
+            transcript: &crate::asr::Transcript,
+        ) -> Result<(), QueueError> {
+            let cols = super::analysis_cols(analysis, Some(transcript));
+            let (sql, vals) = super::sql::update_analysis(DIALECT, id, &cols);
+            let n = super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).execute(&self.pool).await?.rows_affected();
+            if n == 0 {
+                let mut all = vec![("ai_call_recording_id", super::Val::Int(Some(id)), false)];
+                all.extend(cols);
+                let (sql, vals) = super::sql::insert(DIALECT, super::schema::ANALYSIS, &all, false);
+                super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).execute(&self.pool).await?;
+            }
+            Ok(())
         }
 
         async fn enqueue(&self, rec: &super::NewRecording) -> Result<i64, QueueError> {

@@ -44,6 +44,8 @@ pub enum Kind {
     Str(u16),
     /// `JSON NULL` (`json` on PostgreSQL, as Laravel makes it; TEXT on SQLite).
     Json,
+    /// `TEXT NULL`.
+    Text,
 }
 
 impl Kind {
@@ -60,6 +62,7 @@ impl Kind {
             (Kind::Str(n), _) => format!("VARCHAR({n}) NULL"),
             (Kind::Json, Backend::Sqlite) => "TEXT NULL".into(),
             (Kind::Json, _) => "JSON NULL".into(),
+            (Kind::Text, _) => "TEXT NULL".into(),
         }
     }
 
@@ -72,6 +75,7 @@ impl Kind {
             Kind::Timestamp => format!("$table->timestamp('{name}', 6)->nullable()"),
             Kind::Str(n) => format!("$table->string('{name}', {n})->nullable()"),
             Kind::Json => format!("$table->json('{name}')->nullable()"),
+            Kind::Text => format!("$table->text('{name}')->nullable()"),
         }
     }
 }
@@ -122,6 +126,13 @@ pub const WORKER_COLUMNS: &[WorkerColumn] = &[
         "duration, sample rate, channels, level, clipping, silence, SNR, 0–1 score",
     ),
     col(ANALYSIS, "engine", Kind::Str(32), "llama.cpp, http or heuristic"),
+    col(
+        ANALYSIS,
+        "analysis_status",
+        Kind::Str(16),
+        "completed, failed (the transcript is kept; `callscribe reanalyze` reruns it) or skipped (analysis off)",
+    ),
+    col(ANALYSIS, "analysis_error", Kind::Text, "why the analysis failed, one sentence"),
 ];
 
 /// Columns of the app's own tables the worker reads or writes: the app (or
