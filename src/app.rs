@@ -59,8 +59,8 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
                     tracing::info!(deferred = stats.deferred, "rows wait for a later retry time");
                 }
                 println!(
-                    "drained: {} completed, {} failed, {} retried later, {} handed back",
-                    summary.completed, summary.failed, summary.retried, summary.released
+                    "drained: {} completed, {} failed, {} retried later, {} handed back, {} deferred for a worker fault",
+                    summary.completed, summary.failed, summary.retried, summary.released, summary.deferred
                 );
             }
             q.close().await;
@@ -519,6 +519,12 @@ fn print_stats(s: &Stats) {
     println!("queued      {:>8}   (the app's priority reprocess)", s.queued);
     println!("pending     {:>8}   (waiting for a retry time: {})", s.pending, s.deferred);
     println!("processing  {:>8}", s.processing);
+    if s.worker_faults > 0 {
+        println!(
+            "worker faults {:>6}   (pending rows handed back for a worker's own fault; attempts not spent)",
+            s.worker_faults
+        );
+    }
     println!("completed   {:>8}   (last hour: {})", s.completed, s.completed_last_hour);
     println!("failed      {:>8}   (last hour: {})", s.failed, s.failed_last_hour);
     match s.oldest_pending_age_seconds {

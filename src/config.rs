@@ -203,6 +203,8 @@ pub struct RawWorker {
     pub rescue_interval: String,
     pub shutdown_grace: String,
     pub job_timeout: String,
+    /// First pause after a fault of the worker itself; doubles up to 5 minutes.
+    pub fault_backoff: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -302,6 +304,7 @@ impl Default for RawWorker {
             rescue_interval: "30s".into(),
             shutdown_grace: "30s".into(),
             job_timeout: "30m".into(),
+            fault_backoff: "30s".into(),
         }
     }
 }
@@ -436,6 +439,7 @@ pub struct WorkerConfig {
     pub rescue_interval: Duration,
     pub shutdown_grace: Duration,
     pub job_timeout: Duration,
+    pub fault_backoff: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -639,6 +643,7 @@ impl RawConfig {
             rescue_interval: positive_duration("worker.rescue_interval", &w.rescue_interval)?,
             shutdown_grace: duration("worker.shutdown_grace", &w.shutdown_grace)?,
             job_timeout: positive_duration("worker.job_timeout", &w.job_timeout)?,
+            fault_backoff: positive_duration("worker.fault_backoff", &w.fault_backoff)?,
         };
         if worker.id.len() > 191 {
             return Err(invalid("worker.id", worker.id.clone(), "at most 191 characters"));

@@ -73,9 +73,12 @@ fn spawn_signal_handler(shutdown: CancellationToken) {
 
 fn main() -> ExitCode {
     // Die quietly on a closed pipe (`callscribe stats | head`) like other CLI tools.
-    // SAFETY: resetting a signal disposition before any thread starts.
+    // SAFETY: setting signal dispositions before any thread starts.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        // A file-size limit (`ulimit -f`, systemd's LimitFSIZE) must fail the write
+        // with EFBIG, which the worker handles as its own fault, not kill it.
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let cli = Cli::parse();
     let cfg = match RawConfig::load(cli.global.config.as_deref(), &flag_overrides(&cli)).and_then(|r| r.validate()) {

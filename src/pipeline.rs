@@ -39,39 +39,46 @@ impl Stage {
     }
 }
 
-/// A stage failure, with the decision whether a retry can help made where it
-/// happened.
+/// A stage failure, classified where it happened: the row's fault for good
+/// (`transient = false`: undecodable audio, a missing object), a passing trouble
+/// worth a retry that counts an attempt (`transient`), or the worker's own fault
+/// (`worker`: the storage unreachable or refusing our credentials as a whole, the
+/// temp folder unusable, the whisper model unloadable), which hands the row back
+/// without spending its attempt while the worker pauses.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {message}", stage.as_str())]
 pub struct StageError {
     pub stage: Stage,
     pub transient: bool,
+    pub worker: bool,
     pub message: String,
 }
 
 impl From<StorageError> for StageError {
     fn from(e: StorageError) -> Self {
-        StageError { stage: Stage::Fetch, transient: e.is_transient(), message: e.to_string() }
+        StageError { stage: Stage::Fetch, transient: e.is_transient(), worker: false, message: e.to_string() }
     }
 }
 
 impl From<AudioError> for StageError {
     fn from(e: AudioError) -> Self {
-        StageError { stage: Stage::Decode, transient: e.is_transient(), message: e.to_string() }
+        StageError { stage: Stage::Decode, transient: e.is_transient(), worker: false, message: e.to_string() }
     }
 }
 
 impl From<AsrError> for StageError {
     fn from(e: AsrError) -> Self {
-        // A model that will not load is the machine's problem, not the row's.
-        let transient = matches!(e, AsrError::Model { .. } | AsrError::Aborted);
-        StageError { stage: Stage::Transcribe, transient, message: e.to_string() }
+        // A model that will not load (or a state that cannot be made) is the
+        // machine's problem, not the row's.
+        let worker = matches!(e, AsrError::Model { .. } | AsrError::State(_));
+        let transient = worker || matches!(e, AsrError::Aborted);
+        StageError { stage: Stage::Transcribe, transient, worker, message: e.to_string() }
     }
 }
 
 impl From<crate::analyze::AnalyzeError> for StageError {
     fn from(e: crate::analyze::AnalyzeError) -> Self {
-        StageError { stage: Stage::Analyze, transient: e.is_transient(), message: e.to_string() }
+        StageError { stage: Stage::Analyze, transient: e.is_transient(), worker: false, message: e.to_string() }
     }
 }
 
@@ -155,6 +162,30 @@ impl Pipeline {
         &self.storage
     }
 
+    /// Whose fault a failed download is. Trouble that could be the row's (a
+    /// denial, a missing bucket, an outage) is checked against a probe that
+    /// involves no row: when the bucket itself cannot be reached or refuses us,
+    /// every row would fail the same way, so the fault is the worker's and no
+    /// attempt is spent; when the probe succeeds, the failure is this row's.
+    async fn classify_fetch_error(&self, e: StorageError) -> StageError {
+        // A missing object is probed too: some servers answer NoSuchKey when the
+        // whole bucket is missing.
+        let row_specific = matches!(e, StorageError::InvalidKey(_) | StorageError::TooLarge { .. });
+        let local = matches!(e, StorageError::TempFile(_));
+        let mut err = StageError::from(e);
+        if local {
+            err.worker = true;
+            err.transient = true;
+        } else if !row_specific {
+            if let Err(probe) = self.storage.check().await {
+                err.worker = true;
+                err.transient = true;
+                err.message = format!("{} (the storage itself fails: {probe})", err.message);
+            }
+        }
+        err
+    }
+
     /// Run every stage for `job`. Dropping the future abandons the job (the
     /// temporary file goes with it).
     pub async fn run(&self, job: &Job) -> Result<JobResults, StageError> {
@@ -162,13 +193,20 @@ impl Pipeline {
             StageError {
                 stage: Stage::Fetch,
                 transient: true,
+                worker: true,
                 message: format!("cannot create a temporary file in {}: {e}", self.config.temp_dir.display()),
             }
         })?;
         let t0 = Instant::now();
         let key = crate::storage::object_key(&job.r2_path, job.r2_bucket.as_deref())?;
-        let bytes =
-            self.storage.fetch(job.r2_bucket.as_deref(), &key, tmp.path(), self.config.max_download_bytes).await?;
+        let bytes = match self
+            .storage
+            .fetch(job.r2_bucket.as_deref(), &key, tmp.path(), self.config.max_download_bytes)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => return Err(self.classify_fetch_error(e).await),
+        };
         tracing::debug!(stage = "fetch", bytes, seconds = t0.elapsed().as_secs_f64(), "fetched");
 
         let t1 = Instant::now();
@@ -179,7 +217,12 @@ impl Pipeline {
         let max = self.config.max_duration;
         let intake =
             tokio::task::spawn_blocking(move || audio::intake(&path, ext.as_deref(), max)).await.map_err(|e| {
-                StageError { stage: Stage::Decode, transient: false, message: format!("decoder crashed: {e}") }
+                StageError {
+                    stage: Stage::Decode,
+                    transient: false,
+                    worker: false,
+                    message: format!("decoder crashed: {e}"),
+                }
             })??;
         tracing::debug!(
             stage = "decode",
@@ -203,6 +246,7 @@ impl Pipeline {
                     |e| StageError {
                         stage: Stage::Transcribe,
                         transient: false,
+                        worker: false,
                         message: format!("recogniser crashed: {e}"),
                     },
                 )??;

@@ -39,6 +39,8 @@ pub enum Outcome {
     LeaseLost,
     /// The final write could not reach the database; the rescuer will requeue it.
     Abandoned,
+    /// Handed back for the worker's own fault, attempt not spent.
+    Deferred,
 }
 
 /// Counts of outcomes for one run of the loop.
@@ -50,12 +52,14 @@ pub struct RunSummary {
     pub released: u64,
     pub lease_lost: u64,
     pub abandoned: u64,
+    pub deferred: u64,
 }
 
 impl RunSummary {
     fn add(&mut self, o: Outcome) {
         match o {
             Outcome::Completed => self.completed += 1,
+            Outcome::Deferred => self.deferred += 1,
             Outcome::Retried => self.retried += 1,
             Outcome::Failed => self.failed += 1,
             Outcome::Released => self.released += 1,
@@ -86,6 +90,41 @@ pub struct Worker {
     pipeline: Arc<Pipeline>,
     config: WorkerConfig,
     retry: RetryConfig,
+    faults: Arc<FaultGate>,
+}
+
+/// The worker's own faults: after one, claiming pauses (`worker.fault_backoff`,
+/// doubling up to [`FAULT_BACKOFF_MAX`] while faults repeat); a completed job
+/// clears it. Rows are not tried while the worker itself is broken.
+#[derive(Debug, Default)]
+pub struct FaultGate {
+    state: std::sync::Mutex<Option<(std::time::Instant, Duration)>>,
+}
+
+/// The longest pause between checks of a lasting worker fault.
+pub const FAULT_BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+impl FaultGate {
+    /// Record a fault; returns the pause before the next claim.
+    pub fn trip(&self, first: Duration) -> Duration {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let pause = match *st {
+            Some((_, last)) => (last * 2).min(FAULT_BACKOFF_MAX.max(first)),
+            None => first,
+        };
+        *st = Some((std::time::Instant::now() + pause, pause));
+        pause
+    }
+
+    pub fn clear(&self) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// How long claiming must still wait.
+    pub fn wait(&self) -> Option<Duration> {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.and_then(|(until, _)| until.checked_duration_since(std::time::Instant::now()))
+    }
 }
 
 /// In drain mode, give up after this many consecutive failed polls.
@@ -93,7 +132,7 @@ const DRAIN_MAX_DB_ERRORS: u32 = 10;
 
 impl Worker {
     pub fn new(queue: Arc<dyn Queue>, pipeline: Arc<Pipeline>, config: WorkerConfig, retry: RetryConfig) -> Self {
-        Worker { queue, pipeline, config, retry }
+        Worker { queue, pipeline, config, retry, faults: Arc::new(FaultGate::default()) }
     }
 
     pub fn rescuer(&self) -> Rescuer {
@@ -128,6 +167,23 @@ impl Worker {
             if shutdown.is_cancelled() {
                 break;
             }
+            if mode == RunMode::Drain && summary.deferred > 0 {
+                // A batch run on a broken worker would only hand rows back, pause
+                // and try again forever: stop, leaving the rows as they were.
+                tracing::error!(deferred = summary.deferred, "worker fault in drain mode: stopping");
+                break;
+            }
+            if let Some(wait) = self.faults.wait() {
+                // The worker itself is broken: try no row until the pause is over.
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                        summary.add(done.unwrap_or(Outcome::Abandoned));
+                    }
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
             let free = self.config.concurrency as usize - tasks.len();
             let mut claimed = 0;
             if free > 0 {
@@ -142,6 +198,7 @@ impl Worker {
                                 config: self.config.clone(),
                                 retry: self.retry.clone(),
                                 cancel: jobs_cancel.clone(),
+                                faults: self.faults.clone(),
                             };
                             let span = tracing::info_span!("job", job.id = job.id, attempt = job.attempts);
                             tasks.spawn(ctx.run(job).instrument(span));
@@ -232,6 +289,7 @@ struct JobContext {
     config: WorkerConfig,
     retry: RetryConfig,
     cancel: CancellationToken,
+    faults: Arc<FaultGate>,
 }
 
 #[allow(clippy::large_enum_variant)] // one per running job
@@ -274,6 +332,7 @@ impl JobContext {
                         overhead_seconds = seconds - t.transcribe_seconds - t.analyze_seconds,
                         "completed"
                     );
+                    self.faults.clear();
                     Outcome::Completed
                 }
                 Some(Err(QueueError::LeaseLost { .. })) => {
@@ -290,6 +349,22 @@ impl JobContext {
                 }
                 _ => Outcome::Abandoned,
             },
+            Ran::Finished(Err(e)) if e.worker => {
+                // Not the row's fault: hand it back without spending its attempt, and
+                // pause claiming; the row is tried again once the pause is over.
+                let pause = self.faults.trip(self.config.fault_backoff);
+                tracing::error!(
+                    error = %e,
+                    pause_seconds = pause.as_secs_f64(),
+                    "worker fault: the row is handed back untouched; claiming pauses"
+                );
+                let reason = e.to_string();
+                match self.write(|| self.queue.defer(&lease, &reason, pause)).await {
+                    Some(Ok(true)) => Outcome::Deferred,
+                    Some(Ok(false)) => Outcome::LeaseLost,
+                    _ => Outcome::Abandoned,
+                }
+            }
             Ran::Finished(Err(e)) => self.failed(&lease, e.transient, &e.to_string(), job.attempts, max_attempts).await,
             Ran::TimedOut => {
                 let msg = format!(
@@ -374,6 +449,22 @@ async fn heartbeat(queue: Arc<dyn Queue>, lease: Lease, every: Duration, lost: C
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn the_fault_gate_doubles_its_pause_and_a_success_clears_it() {
+        let g = FaultGate::default();
+        assert_eq!(g.wait(), None);
+        assert_eq!(g.trip(Duration::from_secs(30)), Duration::from_secs(30));
+        assert_eq!(g.trip(Duration::from_secs(30)), Duration::from_secs(60));
+        for _ in 0..10 {
+            g.trip(Duration::from_secs(30));
+        }
+        assert_eq!(g.trip(Duration::from_secs(30)), FAULT_BACKOFF_MAX);
+        assert!(g.wait().is_some_and(|w| w > Duration::from_secs(290)));
+        g.clear();
+        assert_eq!(g.wait(), None);
+        assert_eq!(g.trip(Duration::from_secs(30)), Duration::from_secs(30), "a new fault starts over");
+    }
 
     #[test]
     fn backoff_doubles_caps_and_jitters() {

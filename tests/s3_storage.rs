@@ -188,14 +188,92 @@ async fn worker_processes_recordings_from_s3() {
     assert!(out.contains("s3 bucket \"cs-worker\""), "{out}");
     assert!(!out.contains(SECRET) && !err.contains(SECRET));
 
+    // A rotated key: every fetch is refused, and so is the row-independent probe
+    // of the bucket. That is the worker's fault: the rows go back to pending with
+    // their attempts unspent, and none is failed.
+    let mut c = env.command(&["run", "--drain"]);
+    for (k, v) in s3_env {
+        c.env(k, v);
+    }
+    let o = c
+        .env("CALLSCRIBE_STORAGE__S3__SECRET_ACCESS_KEY", "rotated-away")
+        .env("CALLSCRIBE_WORKER__FAULT_BACKOFF", "200ms")
+        .output()
+        .unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}{err}");
+    // A batch run stops at the first worker fault; the row it held is handed back.
+    assert!(out.contains("1 deferred for a worker fault"), "{out}");
+    let q = env.queue().await;
+    let r = row(q.as_ref(), id).await;
+    assert_eq!((r.status.as_str(), r.attempts), ("pending", 0), "{r:?}");
+    let e = r.processing_error.unwrap();
+    assert!(e.starts_with("worker fault (attempt not counted)") && e.contains("storage itself fails"), "{e}");
+    let r = row(q.as_ref(), missing).await;
+    assert_eq!((r.status.as_str(), r.attempts, r.processing_error.as_deref()), ("pending", 0, None), "untouched");
+    assert_eq!(q.stats().await.unwrap().worker_faults, 1);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
     let (code, out, err) = run(&["run", "--drain"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(!err.contains(SECRET), "secret in logs");
-    let q = env.queue().await;
     let r = row(q.as_ref(), id).await;
-    assert_eq!((r.status.as_str(), r.analyses), ("completed", 1), "{r:?}");
+    assert_eq!((r.status.as_str(), r.analyses, r.attempts), ("completed", 1, 1), "{r:?}");
     assert_eq!(r.duration_seconds, Some(2));
     let r = row(q.as_ref(), missing).await;
-    assert_eq!(r.status, "failed");
+    assert_eq!((r.status.as_str(), r.attempts), ("failed", 1), "the missing object is the row's fault: {r:?}");
     assert!(r.processing_error.unwrap().contains("not found"));
+}
+
+/// A worker that runs on while its bucket does not exist yet (a new site, a
+/// bucket being recreated): the fetch fails, and so does the row-independent
+/// probe of the bucket, so the row goes back untouched; the worker pauses,
+/// checks again, and completes the row once the bucket and the object are there,
+/// on the row's first counted attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_waits_out_a_missing_bucket_and_recovers() {
+    ensure_seaweedfs();
+    let name = format!("cs-late-{}", std::process::id());
+    let env = Env::new(Kind::Mysql, "s3_bucket_late").await;
+    let q = env.queue().await;
+    let id = q
+        .enqueue(&callscribe::queue::NewRecording { r2_path: "2026/11/23/call.wav".into(), ..Default::default() })
+        .await
+        .unwrap();
+    // Killed on drop, so a failing assertion leaves no worker polling behind.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reap(env.spawn(
+        &["run"],
+        &[
+            ("CALLSCRIBE_STORAGE__BACKEND", "s3"),
+            ("CALLSCRIBE_STORAGE__S3__ENDPOINT", ENDPOINT),
+            ("CALLSCRIBE_STORAGE__S3__BUCKET", &name),
+            ("CALLSCRIBE_STORAGE__S3__ACCESS_KEY_ID", KEY),
+            ("CALLSCRIBE_STORAGE__S3__SECRET_ACCESS_KEY", SECRET),
+            // Long enough to make the bucket and put the object inside one pause
+            // (between the two, a claim would rightly find the object missing).
+            ("CALLSCRIBE_WORKER__FAULT_BACKOFF", "3s"),
+        ],
+    ));
+    let r = common::wait_for(q.as_ref(), id, Duration::from_secs(30), "a worker fault", |r| {
+        r.processing_error.as_deref().is_some_and(|e| e.starts_with("worker fault"))
+    })
+    .await;
+    assert_eq!((r.status.as_str(), r.attempts), ("pending", 0), "{r:?}");
+    assert!(r.processing_error.unwrap().contains("does not exist"));
+    // The bucket appears, with the recording in it.
+    let s = bucket(&name).await;
+    let src = env.dir.path().join("call.wav");
+    std::fs::write(&src, common::wav(8000, 1, 1.0)).unwrap();
+    s.put("2026/11/23/call.wav", &src).await.unwrap();
+    let r = common::wait_for(q.as_ref(), id, Duration::from_secs(30), "completion", |r| r.status == "completed").await;
+    assert_eq!(r.attempts, 1, "no attempt spent on the worker's fault: {r:?}");
+    common::signal(&child.0, libc::SIGTERM);
+    assert_eq!(common::wait_exit(&mut child.0, Duration::from_secs(10)), Some(0));
 }

@@ -25,6 +25,10 @@ pub enum AsrError {
     Aborted,
     #[error("whisper failed: {0}")]
     Whisper(String),
+    /// The per-job whisper state could not be made (out of memory, a GPU
+    /// allocation): the machine's fault, not the recording's.
+    #[error("whisper state could not be created: {0}")]
+    State(String),
 }
 
 /// Recogniser settings (config section `[asr]`).
@@ -140,7 +144,7 @@ impl WhisperEngine {
         let rate = 16_000u32;
         let regions = vad::speech_regions(samples, rate, 0.5);
         let windows = vad::pack(samples, rate, &regions, self.config.window_seconds.min(29.5));
-        let mut state = self.ctx.create_state().map_err(|e| AsrError::Whisper(e.to_string()))?;
+        let mut state = self.ctx.create_state().map_err(|e| AsrError::State(e.to_string()))?;
 
         let (language, language_probability) = self.detect_language(&mut state, samples, windows.first(), abort)?;
         let mut out = Transcript {

@@ -198,6 +198,9 @@ pub struct Stats {
     pub deferred: u64,
     pub oldest_pending_age_seconds: Option<f64>,
     pub completed_last_hour: u64,
+    /// Pending rows handed back for a worker's own fault (storage, temp folder,
+    /// model), waiting for it to clear; their attempts were not spent.
+    pub worker_faults: u64,
     pub failed_last_hour: u64,
     pub top_errors: Vec<ErrorCount>,
 }

@@ -237,6 +237,11 @@ pub trait Queue: Send + Sync {
     /// Hand the row back to `pending` without spending the attempt (shutdown).
     async fn release(&self, lease: &Lease) -> Result<bool, QueueError>;
 
+    /// The worker's own fault: back to `pending` without spending the attempt,
+    /// with the reason in `processing_error` (prefixed `worker fault`), claimable
+    /// again after `delay`.
+    async fn defer(&self, lease: &Lease, reason: &str, delay: Duration) -> Result<bool, QueueError>;
+
     /// Rows `processing` whose heartbeat is older than `stale_after`: back to
     /// `pending`, or `failed` when their attempts are spent.
     async fn rescue_stale(&self, stale_after: Duration, default_max_attempts: u32) -> Result<RescueCounts, QueueError>;
@@ -413,6 +418,9 @@ pub(crate) fn claimable(d: Dialect) -> String {
 /// priority, then age. The claim index has exactly this order.
 pub(crate) const CLAIM_ORDER: &str = "processing_status DESC, priority DESC, id";
 
+/// How `processing_error` starts on a row handed back for the worker's own fault.
+pub const WORKER_FAULT_PREFIX: &str = "worker fault";
+
 /// SQL text and values of the statements every backend shares.
 pub(crate) mod sql {
     use super::*;
@@ -469,6 +477,20 @@ pub(crate) mod sql {
             d.max0("attempts - 1")
         );
         set_held(d, &set, vec![], lease)
+    }
+
+    /// Back to `pending`, the attempt not spent (`attempts` is set before
+    /// anything it reads is changed: MySQL assigns left to right).
+    pub fn defer(d: Dialect, lease: &Lease, reason: &str, delay: Duration) -> (String, Vec<Val>) {
+        let set = format!(
+            "attempts = {}, processing_status = 'pending', heartbeat_at = NULL, processing_error = {}, \
+             available_at = {}",
+            d.max0("attempts - 1"),
+            d.p(1),
+            d.shifted(2, true)
+        );
+        let reason = format!("{WORKER_FAULT_PREFIX} (attempt not counted): {reason}");
+        set_held(d, &set, vec![Val::Text(Some(clip_error(&reason))), d.span(delay, true)], lease)
     }
 
     /// The two rescuer statements: fail the rows whose attempts are spent, then
@@ -589,7 +611,8 @@ pub(crate) mod sql {
                       AND deleted_at IS NULL), \
                    (SELECT {age} FROM {r} WHERE processing_status IN ('queued', 'pending') AND deleted_at IS NULL), \
                    (SELECT {c} FROM {r} WHERE processing_status = 'completed' AND processing_completed_at >= {hour}), \
-                   (SELECT {c} FROM {r} WHERE processing_status = 'failed' AND updated_at >= {hour2})",
+                   (SELECT {c} FROM {r} WHERE processing_status = 'failed' AND updated_at >= {hour2}), \
+                   (SELECT {c} FROM {r} WHERE processing_status = 'pending' AND processing_error LIKE '{WORKER_FAULT_PREFIX}%')",
                 c = d.int("COUNT(*)"),
             ),
             vec![span.clone(), span],
@@ -1020,6 +1043,10 @@ macro_rules! impl_queue {
             self.exec_held(super::sql::release(DIALECT, lease)).await
         }
 
+        async fn defer(&self, lease: &Lease, reason: &str, delay: Duration) -> Result<bool, QueueError> {
+            self.exec_held(super::sql::defer(DIALECT, lease, reason, delay)).await
+        }
+
         async fn rescue_stale(
             &self,
             stale_after: Duration,
@@ -1055,8 +1082,9 @@ macro_rules! impl_queue {
                 s.set_count(&status, super::count(n));
             }
             let (sql, vals) = super::sql::stats_figures(DIALECT);
-            let (deferred, oldest, done_h, failed_h): (i64, Option<f64>, i64, i64) =
+            let (deferred, oldest, done_h, failed_h, faults): (i64, Option<f64>, i64, i64, i64) =
                 super::bind_vals!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), vals).fetch_one(&self.pool).await?;
+            s.worker_faults = super::count(faults);
             s.deferred = super::count(deferred);
             s.oldest_pending_age_seconds = oldest;
             s.completed_last_hour = super::count(done_h);

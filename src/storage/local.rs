@@ -43,8 +43,7 @@ impl Storage for LocalStorage {
         if meta.is_file() && meta.len() > max_bytes {
             return Err(StorageError::TooLarge { key: key.to_string(), limit: max_bytes });
         }
-        let mut out =
-            tokio::fs::File::create(dest).await.map_err(|e| StorageError::Other(format!("temp file: {e}")))?;
+        let mut out = tokio::fs::File::create(dest).await.map_err(|e| StorageError::TempFile(e.to_string()))?;
         let mut buf = vec![0u8; 256 * 1024];
         let mut total = 0u64;
         loop {
@@ -56,9 +55,9 @@ impl Storage for LocalStorage {
             if total > max_bytes {
                 return Err(StorageError::TooLarge { key: key.to_string(), limit: max_bytes });
             }
-            out.write_all(&buf[..n]).await.map_err(|e| StorageError::Other(format!("temp file: {e}")))?;
+            out.write_all(&buf[..n]).await.map_err(|e| StorageError::TempFile(e.to_string()))?;
         }
-        out.flush().await.map_err(|e| StorageError::Other(format!("temp file: {e}")))?;
+        out.flush().await.map_err(|e| StorageError::TempFile(e.to_string()))?;
         Ok(total)
     }
 

@@ -25,6 +25,10 @@ pub enum StorageError {
     TooLarge { key: String, limit: u64 },
     #[error("storage unavailable: {0}")]
     Transient(String),
+    /// Writing the local temporary copy failed (disk full, file-size limit):
+    /// the worker's fault, not the object's.
+    #[error("writing the temporary copy failed: {0}")]
+    TempFile(String),
     #[error("storage error: {0}")]
     Other(String),
 }

@@ -112,8 +112,7 @@ impl Storage for S3Storage {
             }
         }
         let mut body = resp.body;
-        let mut out =
-            tokio::fs::File::create(dest).await.map_err(|e| StorageError::Other(format!("temp file: {e}")))?;
+        let mut out = tokio::fs::File::create(dest).await.map_err(|e| StorageError::TempFile(e.to_string()))?;
         let mut total = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| StorageError::Transient(format!("download of {key:?} broke off: {e}")))?;
@@ -121,9 +120,9 @@ impl Storage for S3Storage {
             if total > max_bytes {
                 return Err(StorageError::TooLarge { key: key.to_string(), limit: max_bytes });
             }
-            out.write_all(&chunk).await.map_err(|e| StorageError::Other(format!("temp file: {e}")))?;
+            out.write_all(&chunk).await.map_err(|e| StorageError::TempFile(e.to_string()))?;
         }
-        out.flush().await.map_err(|e| StorageError::Other(format!("temp file: {e}")))?;
+        out.flush().await.map_err(|e| StorageError::TempFile(e.to_string()))?;
         Ok(total)
     }
 
