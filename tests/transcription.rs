@@ -494,3 +494,56 @@ async fn broken_llm_keeps_the_transcript_and_reanalyze_recovers() {
     let out = with_llm(&["reanalyze", "--failed-analysis"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("reanalysed 0 row(s)"), "{out:?}");
 }
+
+/// Inputs that used to kill the worker inside whisper.cpp: a float WAV with a
+/// NaN sample and samples of 1e30 (the DTW timestamps segfaulted: exit 139), and
+/// an 8-channel WAV (transcribed as 8 speakers). Now the samples are made safe at
+/// intake and only the first two channels are kept.
+#[test]
+fn poison_samples_and_extra_channels_are_survived() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut speech = speak("en-us", "Thank you for calling, how can I help you today?", dir.path());
+    speech[4000] = f32::NAN;
+    for x in &mut speech[8000..8100] {
+        *x = 1e30;
+    }
+    let write = |name: &str, channels: u16| {
+        let path = dir.path().join(name);
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: 16000,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        let mut w = hound::WavWriter::create(&path, spec).unwrap();
+        for (i, s) in speech.iter().enumerate() {
+            for c in 0..channels {
+                // Channels after the second carry something else entirely (noise-free silence here).
+                w.write_sample(if c < 2 { *s } else { 0.0 * i as f32 }).unwrap();
+            }
+        }
+        w.finalize().unwrap();
+        path
+    };
+    for (name, channels) in [("poison.wav", 1u16), ("eight.wav", 8)] {
+        let path = write(name, channels);
+        let out = Command::new(env!("CARGO_BIN_EXE_callscribe"))
+            .args(["transcribe", "--format", "json", "--model"])
+            .arg(model("tiny.en"))
+            .arg(&path)
+            .env("CALLSCRIBE_ASR__THREADS", "2")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let text = json.to_string().to_lowercase();
+        assert!(text.contains("help"), "{name}: {text}");
+        let speakers: std::collections::BTreeSet<String> = text
+            .match_indices("\"speaker\":\"")
+            .map(|(i, m)| text[i + m.len()..].split('"').next().unwrap().to_string())
+            .collect();
+        assert!(speakers.len() <= 2, "{name}: {speakers:?}");
+    }
+}

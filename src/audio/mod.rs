@@ -51,6 +51,19 @@ pub enum AudioError {
     Io(String),
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poison_samples_are_made_safe() {
+        let mut ch = vec![vec![0.5, f32::NAN, 1e30, -1e30, f32::INFINITY, -0.25, 1.0]];
+        assert_eq!(sanitize(&mut ch), 4);
+        assert_eq!(ch[0], vec![0.5, 0.0, 1.0, -1.0, 0.0, -0.25, 1.0]);
+        assert_eq!(sanitize(&mut ch), 0, "clean samples are left alone");
+    }
+}
+
 impl AudioError {
     pub fn is_transient(&self) -> bool {
         matches!(self, AudioError::Io(_))
@@ -64,10 +77,44 @@ pub struct Intake {
     pub quality: AudioQuality,
 }
 
+/// Channels kept from a recording with more than two: the first two. A call
+/// has two parties; PBXs that record more channels put the agent and the caller
+/// on the first two (extra ones hold conference legs, music on hold or copies),
+/// and whisper's time grows with every channel kept.
+pub const MAX_CHANNELS: usize = 2;
+
+/// Make samples safe for whisper: a NaN or infinite sample becomes 0 and every
+/// sample is clamped to −1…1 (whisper.cpp's DTW crashed the worker on a single
+/// NaN, and on float WAVs holding values like 1e30). Returns how many samples
+/// were changed.
+pub fn sanitize(channels: &mut [Vec<f32>]) -> usize {
+    let mut changed = 0;
+    for x in channels.iter_mut().flat_map(|c| c.iter_mut()) {
+        let y = if x.is_finite() { x.clamp(-1.0, 1.0) } else { 0.0 };
+        if y.to_bits() != x.to_bits() {
+            *x = y;
+            changed += 1;
+        }
+    }
+    changed
+}
+
 /// Decode, measure and resample the file at `path` (blocking; run it off the
 /// async runtime).
 pub fn intake(path: &Path, ext: Option<&str>, max_duration: Duration) -> Result<Intake, AudioError> {
-    let audio = decode::decode_file(path, ext, max_duration)?;
+    let mut audio = decode::decode_file(path, ext, max_duration)?;
+    if audio.channels.len() > MAX_CHANNELS {
+        tracing::warn!(
+            channels = audio.channels.len(),
+            kept = MAX_CHANNELS,
+            "more channels than a call has; keeping the first two"
+        );
+        audio.channels.truncate(MAX_CHANNELS);
+    }
+    let changed = sanitize(&mut audio.channels);
+    if changed > 0 {
+        tracing::warn!(samples = changed, "non-finite or out-of-range samples replaced");
+    }
     let quality = quality::measure(&audio.channels, audio.sample_rate);
     let channels = resample::resample(&audio.channels, audio.sample_rate, TARGET_RATE)?;
     Ok(Intake { audio16k: Audio { sample_rate: TARGET_RATE, channels }, quality })

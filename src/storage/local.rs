@@ -35,7 +35,14 @@ impl Storage for LocalStorage {
     /// The folder has no buckets: `bucket` is ignored.
     async fn fetch(&self, _bucket: Option<&str>, key: &str, dest: &Path, max_bytes: u64) -> Result<u64, StorageError> {
         let src = self.path_of(key)?;
-        let mut input = tokio::fs::File::open(&src).await.map_err(|e| io_error(key, e))?;
+        // A link inside the folder must not lead out of it (to /etc/passwd, to
+        // another tenant's recordings): resolve it and refuse anything outside.
+        let real = tokio::fs::canonicalize(&src).await.map_err(|e| io_error(key, e))?;
+        let root = tokio::fs::canonicalize(&self.root).await.map_err(|e| io_error(key, e))?;
+        if !real.starts_with(&root) {
+            return Err(StorageError::InvalidKey(key.to_string()));
+        }
+        let mut input = tokio::fs::File::open(&real).await.map_err(|e| io_error(key, e))?;
         let meta = input.metadata().await.map_err(|e| io_error(key, e))?;
         if meta.is_dir() {
             return Err(StorageError::NotFound(key.to_string()));
@@ -103,5 +110,12 @@ mod tests {
         assert!(matches!(store.fetch(None, "2025/12/05/a.wav", &dest, 999).await, Err(StorageError::TooLarge { .. })));
         assert!(matches!(store.fetch(None, "nope.wav", &dest, 10).await, Err(StorageError::NotFound(_))));
         assert!(matches!(store.fetch(None, "../a.wav", &dest, 10).await, Err(StorageError::InvalidKey(_))));
+        // A link that leads out of the folder is refused; one that stays inside is followed.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"not a recording").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("rec/escape.wav")).unwrap();
+        assert!(matches!(store.fetch(None, "escape.wav", &dest, 100).await, Err(StorageError::InvalidKey(_))));
+        std::os::unix::fs::symlink(dir.path().join("rec/2025/12/05/a.wav"), dir.path().join("rec/inside.wav")).unwrap();
+        assert_eq!(store.fetch(None, "inside.wav", &dest, 1000).await.unwrap(), 1000);
     }
 }
