@@ -127,6 +127,9 @@ impl FaultGate {
     }
 }
 
+/// The longest pause between claims while the database is unreachable.
+const DB_RETRY_MAX: Duration = Duration::from_secs(2);
+
 /// In drain mode, give up after this many consecutive failed polls.
 const DRAIN_MAX_DB_ERRORS: u32 = 10;
 
@@ -199,6 +202,7 @@ impl Worker {
                                 retry: self.retry.clone(),
                                 cancel: jobs_cancel.clone(),
                                 faults: self.faults.clone(),
+                                lost: CancellationToken::new(),
                             };
                             let span = tracing::info_span!("job", job.id = job.id, attempt = job.attempts);
                             tasks.spawn(ctx.run(job).instrument(span));
@@ -235,6 +239,10 @@ impl Worker {
                 if tasks.len() < self.config.concurrency as usize {
                     continue;
                 }
+            } else if db_errors > 0 {
+                // The database is away: poll it every few seconds at most, so that
+                // claiming resumes soon after it is back.
+                idle = (idle * 2).min(self.config.idle_max_interval).min(DB_RETRY_MAX);
             } else if tasks.is_empty() || free > 0 {
                 idle = (idle * 2).min(self.config.idle_max_interval);
             }
@@ -290,6 +298,8 @@ struct JobContext {
     retry: RetryConfig,
     cancel: CancellationToken,
     faults: Arc<FaultGate>,
+    /// Cancelled by the heartbeat when the row is no longer held by this lease.
+    lost: CancellationToken,
 }
 
 #[allow(clippy::large_enum_variant)] // one per running job
@@ -301,7 +311,7 @@ enum Ran {
 }
 
 impl JobContext {
-    async fn run(self, job: Job) -> Outcome {
+    async fn run(mut self, job: Job) -> Outcome {
         let lease = job.lease.clone();
         let lost = CancellationToken::new();
         let hb =
@@ -315,7 +325,17 @@ impl JobContext {
             _ = self.cancel.cancelled() => Ran::Cancelled,
             _ = lost.cancelled() => Ran::LeaseLost,
         };
+        // The heartbeat goes on until the outcome is written: a job that finished
+        // while the database was away keeps its lease (and its results, in memory)
+        // until the write lands, instead of being rescued and transcribed again.
+        self.lost = lost;
+        let outcome = self.settle(ran, &job, &lease, started).await;
         hb.abort();
+        outcome
+    }
+
+    async fn settle(&self, ran: Ran, job: &Job, lease: &Lease, started: std::time::Instant) -> Outcome {
+        let lease = lease.clone();
         let max_attempts = job.max_attempts.unwrap_or(self.retry.max_attempts);
         match ran {
             Ran::Finished(Ok(results)) => match self.write(|| self.queue.complete(&lease, &results)).await {
@@ -406,29 +426,48 @@ impl JobContext {
         }
     }
 
-    /// A final write, retried a few times through a database blip. `None` when it
-    /// never got through: the row stays `processing` without heartbeats and the
-    /// rescuer requeues it.
+    /// A final write, retried for as long as the database is away and the row is
+    /// still ours: the results stay in memory (one job per slot) and are written
+    /// once the database answers, so a finished call is never recomputed for a
+    /// database outage. `None` when it never got through: the lease was lost (the
+    /// row was rescued; the fenced write would be refused anyway) or shutdown ended
+    /// the grace period; the row stays `processing` and the rescuer takes it back.
     async fn write<'a, T, F, Fut>(&'a self, f: F) -> Option<Result<T, QueueError>>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, QueueError>> + 'a,
     {
         let mut delay = Duration::from_millis(200);
-        for _ in 0..6 {
+        let mut tries = 0u32;
+        loop {
             match f().await {
                 Err(e) if e.is_transient() => {
-                    tracing::warn!(error = %e, "writing the job's outcome failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
+                    tries += 1;
+                    if tries == 1 || tries.is_power_of_two() {
+                        tracing::warn!(error = %e, tries, "writing the job's outcome failed; keeping it and retrying");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.lost.cancelled() => {
+                            tracing::error!("lease lost while the outcome waited for the database; the row will be redone");
+                            return None;
+                        }
+                        _ = self.cancel.cancelled() => {
+                            tracing::error!("shutdown while the outcome waited for the database; the rescuer will requeue it");
+                            return None;
+                        }
+                    }
+                    delay = (delay * 2).min(WRITE_RETRY_MAX);
                 }
                 other => return Some(other),
             }
         }
-        tracing::error!("could not write the job's outcome; the rescuer will requeue it");
-        None
     }
 }
+
+/// The longest wait between two tries of a final write while the database is away:
+/// short, so a finished job is written within seconds of the database's return.
+const WRITE_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Refresh the lease every `every`; cancel `lost` when the row is no longer ours.
 async fn heartbeat(queue: Arc<dyn Queue>, lease: Lease, every: Duration, lost: CancellationToken) {

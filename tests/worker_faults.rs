@@ -39,3 +39,116 @@ async fn a_full_temp_disk_is_the_workers_fault() {
     let r = row(q.as_ref(), id).await;
     assert_eq!((r.status.as_str(), r.attempts, r.processing_error.as_deref()), ("completed", 1, None), "{r:?}");
 }
+
+/// A PostgreSQL cluster of the test's own (Debian's `pg_createcluster`), so the
+/// test can stop and start it; dropped at the end, even after a failure.
+struct OwnPostgres {
+    version: String,
+    name: String,
+    port: u16,
+}
+
+impl OwnPostgres {
+    fn start(name: &str, port: u16) -> OwnPostgres {
+        let version = std::fs::read_dir("/etc/postgresql")
+            .expect("PostgreSQL's Debian packaging (.ci/run installs it)")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .max()
+            .unwrap();
+        let _ = Command::new("pg_dropcluster").args([&version, name, "--stop"]).output();
+        let port_s = port.to_string();
+        let st = Command::new("pg_createcluster")
+            .args([&version, name, "-p", &port_s, "--", "--auth=trust"])
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        let pg = OwnPostgres { version, name: name.into(), port };
+        pg.ctl("start");
+        pg
+    }
+
+    fn ctl(&self, what: &str) {
+        let mut args = vec![self.version.as_str(), self.name.as_str(), what];
+        if what == "stop" {
+            args.extend(["-m", "immediate"]);
+        }
+        let st = Command::new("pg_ctlcluster").args(&args).output().unwrap();
+        assert!(st.status.success(), "pg_ctlcluster {what}: {}", String::from_utf8_lossy(&st.stderr));
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = Command::new("pg_dropcluster").args([&self.version, &self.name, "--stop"]).output();
+    }
+}
+
+/// The database goes away while a job is running (an immediate stop of its
+/// server) and comes back 30 s later. The finished job keeps its results and its
+/// lease, is written once the database answers, and is never processed twice;
+/// claiming resumes within seconds. Both delays are printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_loses_and_repeats_nothing() {
+    let pg = OwnPostgres::start("cs_outage", 55441);
+    let env = Env::bare(Kind::Postgres, "outage_unused").await;
+    let mut raw = env.raw_config();
+    raw.database.url = callscribe::config::Secret::new(pg.url());
+    let cfg = raw.validate().unwrap();
+    let q = callscribe::queue::connect(&cfg.database).await.unwrap();
+    q.migrate().await.unwrap();
+    // The first job blocks on a FIFO until the database is down.
+    let fifo = env.recordings().join("slow.wav");
+    common::mkfifo(&fifo);
+    let slow =
+        q.enqueue(&callscribe::queue::NewRecording { r2_path: "slow.wav".into(), ..Default::default() }).await.unwrap();
+    let mut c = env.command(&["run"]);
+    c.env("CALLSCRIBE_DATABASE__URL", pg.url())
+        .env("CALLSCRIBE_WORKER__STALE_AFTER", "60s")
+        .env("CALLSCRIBE_DATABASE__CONNECT_TIMEOUT", "2s")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut worker = Reap(c.spawn().unwrap());
+    common::wait_for(q.as_ref(), slow, Duration::from_secs(20), "the claim", |r| r.status == "processing").await;
+    q.close().await;
+
+    pg.ctl("stop");
+    // The job finishes while the database is down.
+    std::fs::write(&fifo, common::wav(8000, 1, 1.0)).unwrap();
+    // Longer than the ~25 s of write retries the worker used to give up after.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    pg.ctl("start");
+    let back = std::time::Instant::now();
+    let q = callscribe::queue::connect(&cfg.database).await.unwrap();
+    let r = common::wait_for(q.as_ref(), slow, Duration::from_secs(30), "the held result", |r| r.status == "completed")
+        .await;
+    let written_after = back.elapsed();
+    assert_eq!((r.attempts, r.analyses), (1, 1), "written once, never processed twice: {r:?}");
+
+    // Claiming resumes: a new row is taken soon after.
+    let next = env.enqueue_bytes(q.as_ref(), "next.wav", &common::wav(8000, 1, 0.5)).await;
+    let r =
+        common::wait_for(q.as_ref(), next, Duration::from_secs(30), "a new claim", |r| r.status == "completed").await;
+    let claimed_after = back.elapsed();
+    assert_eq!(r.attempts, 1);
+    eprintln!(
+        "database back: held result written after {:.1} s, next row completed after {:.1} s",
+        written_after.as_secs_f64(),
+        claimed_after.as_secs_f64()
+    );
+    assert!(written_after < Duration::from_secs(15), "{written_after:?}");
+    assert!(claimed_after < Duration::from_secs(20), "{claimed_after:?}");
+    common::signal(&worker.0, libc::SIGTERM);
+    assert_eq!(common::wait_exit(&mut worker.0, Duration::from_secs(10)), Some(0));
+    q.close().await;
+}
