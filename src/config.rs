@@ -384,23 +384,46 @@ impl fmt::Debug for DatabaseConfig {
     }
 }
 
-/// Replace the password of `scheme://user:password@host/…` with `***`.
+/// A URL safe to print: the password of `scheme://user:password@host/…` becomes
+/// `***`, and so does the value of every query parameter that names a secret
+/// (`password`, `sslpassword`, any `*pass*`, `*secret*`, `*token*`, `*key*`).
+/// The userinfo runs to the **last** `@`, so a password with an unencoded `/`,
+/// `@` or `?` is masked whole even when the URL would not parse.
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_string();
     };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
+    let (head, rest) = url.split_at(scheme_end + 3);
+    let (userinfo, after) = match rest.rfind('@') {
         Some(at) => {
-            let userinfo = &authority[..at];
+            let userinfo = &rest[..at];
             let user = userinfo.split(':').next().unwrap_or("");
-            let masked = if userinfo.contains(':') { format!("{user}:***") } else { user.to_string() };
-            format!("{}{}@{}", &url[..scheme_end + 3], masked, &rest[at + 1..])
+            let user = if user.contains('/') { "***" } else { user };
+            let masked =
+                if userinfo.contains(':') || user == "***" { format!("{user}:***@") } else { format!("{user}@") };
+            (masked, &rest[at + 1..])
         }
-        None => url.to_string(),
-    }
+        None => (String::new(), rest),
+    };
+    let after = match after.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if is_secret_param(k) => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => after.to_string(),
+    };
+    format!("{head}{userinfo}{after}")
+}
+
+fn is_secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["pass", "secret", "token", "key", "pwd"].iter().any(|w| n.contains(w))
 }
 
 #[derive(Debug, Clone)]
@@ -893,6 +916,17 @@ mod tests {
         assert_eq!(redact_url("postgres://app:s3cret@db:5432/calls"), "postgres://app:***@db:5432/calls");
         assert_eq!(redact_url("mysql://root@127.0.0.1/x"), "mysql://root@127.0.0.1/x");
         assert_eq!(redact_url("sqlite://callscribe.db"), "sqlite://callscribe.db");
+        // Secrets in the query string, and passwords that break the URL's syntax.
+        assert_eq!(
+            redact_url("postgres://app@db/calls?sslmode=require&password=hunter2&application_name=x"),
+            "postgres://app@db/calls?sslmode=require&password=***&application_name=x"
+        );
+        assert_eq!(redact_url("mysql://root@h/db?PASSWORD=p&ssl-key=/k"), "mysql://root@h/db?PASSWORD=***&ssl-key=***");
+        for url in ["postgres://user:pa/ss@word@host:5432/x", "postgres://user:p%40/w?x@host/x"] {
+            let r = redact_url(url);
+            assert!(r.starts_with("postgres://user:***@host"), "{r}");
+            assert!(!r.contains("pa/ss") && !r.contains("word@") && !r.contains("p%40"), "{r}");
+        }
         let mut raw = RawConfig::default();
         raw.database.url = Secret::new("postgres://app:s3cret@db/calls");
         raw.storage.s3.secret_access_key = Secret::new("verysecret");

@@ -124,4 +124,27 @@ fn dead_database_is_reported_without_the_password() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("postgres://app:***@127.0.0.1:1/calls"), "{err}");
     assert!(!err.contains("hunter2"), "password leaked: {err}");
+
+    // A password in the query string, and one that breaks the URL's syntax, set
+    // through the environment layer, at trace level, in both log formats, for the
+    // commands that print the URL.
+    for url in ["postgres://app@127.0.0.1:1/calls?password=qs3cret", "postgres://app:pa/ss@wo%40rd@127.0.0.1:1/calls"] {
+        for cmd in ["stats", "doctor", "run"] {
+            for format in ["json", "pretty"] {
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_callscribe"))
+                    .args([cmd, "--log-level", "trace", "--log-format", format])
+                    .env("CALLSCRIBE_DATABASE__URL", url)
+                    .env("CALLSCRIBE_DATABASE__CONNECT_TIMEOUT", "1s")
+                    .env("CALLSCRIBE_ASR__ENABLED", "false")
+                    .current_dir(dir.path())
+                    .output()
+                    .unwrap();
+                let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+                assert_ne!(out.status.code(), Some(0), "{cmd}: {all}");
+                for secret in ["qs3cret", "pa/ss", "wo%40rd", "ss@wo"] {
+                    assert!(!all.contains(secret), "{cmd} ({format}) printed {secret:?}: {all}");
+                }
+            }
+        }
+    }
 }
