@@ -127,6 +127,19 @@ impl FaultGate {
     }
 }
 
+/// The message of a job task that ended in a panic.
+fn panic_message(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return format!("the job's task ended unexpectedly: {e}");
+    }
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 /// The longest pause between claims while the database is unreachable.
 const DB_RETRY_MAX: Duration = Duration::from_secs(2);
 
@@ -305,6 +318,8 @@ struct JobContext {
 #[allow(clippy::large_enum_variant)] // one per running job
 enum Ran {
     Finished(Result<JobResults, crate::pipeline::StageError>),
+    /// The job's task panicked (or was cancelled from outside); the message.
+    Panicked(String),
     TimedOut,
     Cancelled,
     LeaseLost,
@@ -317,9 +332,20 @@ impl JobContext {
         let hb =
             tokio::spawn(heartbeat(self.queue.clone(), lease.clone(), self.config.heartbeat_interval, lost.clone()));
         let started = std::time::Instant::now();
+        // The job runs in its own task: a panic in it comes back as an error to
+        // settle (a failed attempt with the panic's message), not as a dead task
+        // whose heartbeat would keep the row `processing` for ever. Dropping the
+        // handle (timeout, shutdown, lost lease) aborts the task, and with it
+        // whisper through its abort flag.
+        let pipeline = self.pipeline.clone();
+        let owned = job.clone();
+        let work = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+            async move { pipeline.run(&owned).await }.instrument(tracing::Span::current()),
+        ));
         let ran = tokio::select! {
-            r = tokio::time::timeout(self.config.job_timeout, self.pipeline.run(&job)) => match r {
-                Ok(r) => Ran::Finished(r),
+            r = tokio::time::timeout(self.config.job_timeout, work) => match r {
+                Ok(Ok(r)) => Ran::Finished(r),
+                Ok(Err(e)) => Ran::Panicked(panic_message(e)),
                 Err(_) => Ran::TimedOut,
             },
             _ = self.cancel.cancelled() => Ran::Cancelled,
@@ -386,6 +412,11 @@ impl JobContext {
                 }
             }
             Ran::Finished(Err(e)) => self.failed(&lease, e.transient, &e.to_string(), job.attempts, max_attempts).await,
+            Ran::Panicked(msg) => {
+                tracing::error!(panic = %msg, "the job panicked; counted as a failed attempt");
+                let msg = format!("the worker panicked on this recording: {msg}");
+                self.failed(&lease, true, &msg, job.attempts, max_attempts).await
+            }
             Ran::TimedOut => {
                 let msg = format!(
                     "timed out after {} (worker.job_timeout)",
@@ -488,6 +519,14 @@ async fn heartbeat(queue: Arc<dyn Queue>, lease: Lease, every: Duration, lost: C
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[tokio::test]
+    async fn a_panicking_job_task_yields_its_message() {
+        let e = tokio::spawn(async { panic!("index out of bounds: the len is 3") }).await.unwrap_err();
+        assert_eq!(panic_message(e), "index out of bounds: the len is 3");
+        let e = tokio::spawn(async { std::panic::panic_any(format!("row {}", 7)) }).await.unwrap_err();
+        assert_eq!(panic_message(e), "row 7");
+    }
 
     #[test]
     fn the_fault_gate_doubles_its_pause_and_a_success_clears_it() {

@@ -148,3 +148,34 @@ fn dead_database_is_reported_without_the_password() {
         }
     }
 }
+
+/// Rows the app wrote with values SQLite keeps but the worker cannot read: a
+/// priority of 'high' or 1e30, an `r2_path` stored as a BLOB. Before, the claim
+/// panicked (exit 101) after claiming the row, five times per row. Now each such
+/// row is failed with the column named, and the good row beside them completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_rows_are_failed_and_the_worker_goes_on() {
+    use sqlx::Connection;
+    let env = Env::new(Kind::Sqlite, "unreadable_rows").await;
+    let q = env.queue().await;
+    let good = env.enqueue_bytes(q.as_ref(), "good.wav", &common::wav(8000, 1, 0.5)).await;
+    let mut c = sqlx::SqliteConnection::connect(&env.url).await.unwrap();
+    let mut bad = Vec::new();
+    for (values, column) in [("'a.wav', 'high'", "priority"), ("'b.wav', 1e30", "priority"), ("x'00ff', 0", "r2_path")]
+    {
+        let sql = format!(
+            "INSERT INTO ai_call_recordings (r2_path, priority, processing_status) VALUES ({values}, 'pending') RETURNING id"
+        );
+        let (id,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_one(&mut c).await.unwrap();
+        bad.push((id, column));
+    }
+    let (code, out, err) = env.cli(&["run", "--drain"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for (id, column) in bad {
+        let r = row(q.as_ref(), id).await;
+        assert_eq!((r.status.as_str(), r.attempts), ("failed", 1), "{r:?}");
+        let e = r.processing_error.unwrap();
+        assert!(e.contains("cannot be read") && e.contains(column), "{e}");
+    }
+    assert_eq!(row(q.as_ref(), good).await.status, "completed");
+}

@@ -1100,20 +1100,25 @@ macro_rules! impl_queue {
             use sqlx::Row;
             let (sql, vals) = super::sql::list(DIALECT, id, limit);
             let rows = super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).fetch_all(&self.pool).await?;
+            // Values the app wrote in a type we cannot read (SQLite keeps anything)
+            // are shown as `(unreadable)`, never a panic in an admin command.
+            let text = |r: &_, i: usize| -> Option<String> {
+                sqlx::Row::try_get::<Option<String>, _>(r, i).unwrap_or_else(|_| Some("(unreadable)".into()))
+            };
             Ok(rows
                 .into_iter()
                 .map(|r| super::RecordingView {
                     id: r.get(0),
-                    apex_id: r.get(1),
-                    r2_path: r.get::<Option<String>, _>(2).unwrap_or_default(),
-                    r2_bucket: r.get(3),
-                    status: r.get(4),
-                    attempts: r.get(5),
-                    worker_id: r.get(6),
-                    processing_error: r.get(7),
-                    duration_seconds: r.get(8),
-                    deleted: r.get::<i64, _>(9) != 0,
-                    analyses: r.get(10),
+                    apex_id: text(&r, 1),
+                    r2_path: text(&r, 2).unwrap_or_default(),
+                    r2_bucket: text(&r, 3),
+                    status: text(&r, 4).unwrap_or_default(),
+                    attempts: r.try_get(5).unwrap_or_default(),
+                    worker_id: text(&r, 6),
+                    processing_error: text(&r, 7),
+                    duration_seconds: r.try_get(8).unwrap_or_default(),
+                    deleted: r.try_get::<i64, _>(9).unwrap_or_default() != 0,
+                    analyses: r.try_get(10).unwrap_or_default(),
                 })
                 .collect())
         }

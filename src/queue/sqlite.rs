@@ -81,47 +81,34 @@ super::impl_queue!(SqliteQueue, {
     }
 
     async fn migrate(&self) -> Result<Vec<String>, QueueError> {
-        let mut conn = self.pool.acquire().await?;
         // BEGIN IMMEDIATE takes the write lock first, so two migrators serialise.
-        conn.execute("BEGIN IMMEDIATE").await?;
-        let result = async {
-            let mut did = Vec::new();
-            let before = self.columns_on(&mut conn).await?;
-            for stmt in schema::statements(schema::create_tables(Backend::Sqlite)) {
-                conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
-            }
-            for t in [schema::RECORDINGS, schema::TRANSCRIPTIONS, schema::SEGMENTS, schema::ANALYSIS] {
-                if !before.iter().any(|(x, _)| x == t) {
-                    did.push(format!("created table {t}"));
-                }
-            }
-            for stmt in schema::add_column_statements(Backend::Sqlite, &self.columns_on(&mut conn).await?) {
-                conn.execute(sqlx::AssertSqlSafe(stmt.clone())).await?;
-                did.push(stmt);
-            }
-            for (name, stmt) in schema::index_statements(Backend::Sqlite) {
-                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?")
-                    .bind(name)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                if n == 0 {
-                    conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
-                    did.push(format!("created index {name}"));
-                }
-            }
-            Ok::<_, QueueError>(did)
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut did = Vec::new();
+        let before = self.columns_on(&mut tx).await?;
+        for stmt in schema::statements(schema::create_tables(Backend::Sqlite)) {
+            tx.execute(sqlx::AssertSqlSafe(stmt)).await?;
         }
-        .await;
-        match result {
-            Ok(did) => {
-                conn.execute("COMMIT").await?;
-                Ok(did)
-            }
-            Err(e) => {
-                let _ = conn.execute("ROLLBACK").await;
-                Err(e)
+        for t in [schema::RECORDINGS, schema::TRANSCRIPTIONS, schema::SEGMENTS, schema::ANALYSIS] {
+            if !before.iter().any(|(x, _)| x == t) {
+                did.push(format!("created table {t}"));
             }
         }
+        for stmt in schema::add_column_statements(Backend::Sqlite, &self.columns_on(&mut tx).await?) {
+            tx.execute(sqlx::AssertSqlSafe(stmt.clone())).await?;
+            did.push(stmt);
+        }
+        for (name, stmt) in schema::index_statements(Backend::Sqlite) {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?;
+            if n == 0 {
+                tx.execute(sqlx::AssertSqlSafe(stmt)).await?;
+                did.push(format!("created index {name}"));
+            }
+        }
+        tx.commit().await?;
+        Ok(did)
     }
 
     async fn missing_columns(&self) -> Result<Vec<String>, QueueError> {
@@ -142,48 +129,81 @@ super::impl_queue!(SqliteQueue, {
             order = super::CLAIM_ORDER,
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(worker_id).bind(n as i64).fetch_all(&self.pool).await?;
-        let mut jobs: Vec<Job> = rows
-            .into_iter()
-            .map(|r| {
-                let id: i64 = r.get(0);
-                let attempt = attempts(r.get::<i64, _>(6));
-                Job {
-                    id,
-                    apex_id: r.get(1),
-                    r2_path: r.get(2),
-                    r2_bucket: r.get(3),
-                    file_format: r.get(4),
-                    priority: r.get::<i64, _>(5) as i32,
-                    attempts: attempt,
-                    max_attempts: r.get::<Option<i64>, _>(7).map(attempts),
-                    lease: Lease { id, worker_id: worker_id.to_string(), attempt },
+        // SQLite stores whatever the app wrote (a priority of 'high', a BLOB path):
+        // a row that cannot be read is failed with the column named, and the
+        // worker goes on, instead of panicking after the row was claimed.
+        let mut jobs: Vec<Job> = Vec::new();
+        for r in rows {
+            let id: i64 = r.try_get(0)?;
+            match decode_job(&r, worker_id) {
+                Ok(job) => jobs.push(job),
+                Err(problem) => {
+                    tracing::error!(job.id = id, %problem, "claimed row cannot be read; failing it");
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE {} SET processing_status = 'failed', processing_error = ?, heartbeat_at = NULL, \
+                             processing_completed_at = {now}, updated_at = {now} \
+                         WHERE id = ? AND worker_id = ? AND processing_status = 'processing'",
+                        schema::RECORDINGS
+                    )))
+                    .bind(super::clip_error(&format!("the row cannot be read: {problem}")))
+                    .bind(id)
+                    .bind(worker_id)
+                    .execute(&self.pool)
+                    .await?;
                 }
-            })
-            .collect();
+            }
+        }
         jobs.sort_by_key(|j| (-j.priority, j.id));
         Ok(jobs)
     }
 
     async fn complete(&self, lease: &Lease, results: &JobResults) -> Result<(), QueueError> {
-        let mut conn = self.pool.acquire().await?;
-        // Take the write lock up front: a deferred transaction that reads first could
-        // fail to upgrade under concurrent writers.
-        conn.execute("BEGIN IMMEDIATE").await?;
+        // Take the write lock up front (a deferred transaction that reads first could
+        // fail to upgrade under concurrent writers), through sqlx's transaction: a
+        // dropped future or a failed commit rolls back instead of returning a
+        // connection that is still inside a transaction to the pool.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // The embedded schema is ours: `ai_call_segments` is always there.
         let written: Result<(), QueueError> =
-            async { super::write_results!(conn, lease, results, true, sqlx::Sqlite, "") }.await;
+            async { super::write_results!(tx, lease, results, true, sqlx::Sqlite, "") }.await;
         match written {
-            Ok(()) => {
-                conn.execute("COMMIT").await?;
-                Ok(())
-            }
+            Ok(()) => Ok(tx.commit().await?),
             Err(e) => {
-                let _ = conn.execute("ROLLBACK").await;
+                let _ = tx.rollback().await;
                 Err(e)
             }
         }
     }
 });
+
+/// A claimed row as a [`Job`], or which column could not be read and why.
+fn decode_job(r: &sqlx::sqlite::SqliteRow, worker_id: &str) -> Result<Job, String> {
+    fn col<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+        r: &'r sqlx::sqlite::SqliteRow,
+        name: &str,
+    ) -> Result<T, String> {
+        r.try_get(name).map_err(|e| match e {
+            sqlx::Error::ColumnDecode { source, .. } => {
+                format!("column `{name}` holds a value of the wrong type ({source})")
+            }
+            other => format!("column `{name}`: {other}"),
+        })
+    }
+    let id: i64 = col(r, "id")?;
+    let attempt = attempts(col::<i64>(r, "attempts")?);
+    Ok(Job {
+        id,
+        apex_id: col(r, "apex_id")?,
+        r2_path: col(r, "r2_path")?,
+        r2_bucket: col(r, "r2_bucket")?,
+        file_format: col(r, "file_format")?,
+        priority: i32::try_from(col::<i64>(r, "priority")?)
+            .map_err(|_| "column `priority` is out of range".to_string())?,
+        attempts: attempt,
+        max_attempts: col::<Option<i64>>(r, "max_attempts")?.map(attempts),
+        lease: Lease { id, worker_id: worker_id.to_string(), attempt },
+    })
+}
 
 impl SqliteQueue {
     async fn columns_on(&self, conn: &mut sqlx::SqliteConnection) -> Result<Vec<(String, String)>, QueueError> {
