@@ -26,6 +26,22 @@ const KNOWN_UNSUPPORTED: &[(&[u8], &str)] =
 
 /// Decode the file at `path`. `ext` is a hint taken from the object key.
 pub fn decode_file(path: &Path, ext: Option<&str>, max_duration: Duration) -> Result<Audio, AudioError> {
+    decode_counted(path, ext, max_duration).map(|(audio, _)| audio)
+}
+
+/// Consecutive unreadable packets after which the stream is taken to end there.
+const MAX_CONSECUTIVE_BAD: u64 = 64;
+
+/// [`decode_file`], also returning how many damaged packets were skipped.
+///
+/// The rule for damage in the middle of a file: a packet that cannot be read or
+/// decoded is skipped and counted, and decoding goes on with the next one (the
+/// demuxer resynchronises); only after 64 unreadable packets in a row does the
+/// stream end there. The job fails as corrupt when more than half of the packets
+/// are damaged. The count is stored with the audio figures
+/// (`audio_quality.skipped_packets`), so a call with gaps is never mistaken for a
+/// whole one, and never cut short silently at the first bad packet.
+pub fn decode_counted(path: &Path, ext: Option<&str>, max_duration: Duration) -> Result<(Audio, u64), AudioError> {
     let mut file = File::open(path).map_err(|e| AudioError::Io(e.to_string()))?;
     let len = file.metadata().map_err(|e| AudioError::Io(e.to_string()))?.len();
     if len == 0 {
@@ -40,7 +56,7 @@ pub fn decode_file(path: &Path, ext: Option<&str>, max_duration: Duration) -> Re
     }
     drop(file);
     if let Some(audio) = decode_gsm(path, ext, &head[..n], max_duration)? {
-        return Ok(audio);
+        return Ok((audio, 0));
     }
 
     let file = File::open(path).map_err(|e| AudioError::Io(e.to_string()))?;
@@ -78,7 +94,8 @@ pub fn decode_file(path: &Path, ext: Option<&str>, max_duration: Duration) -> Re
     // PCM containers declare an exact frame count: check it against the limit
     // before decoding a byte, and later against what the file really held.
     let is_pcm = is_pcm_codec(params.codec);
-    let declared_frames = params.n_frames;
+    let declared_frames =
+        params.n_frames.or_else(|| if head.starts_with(b"OggS") { ogg_total_frames(path) } else { None });
     if let Some(frames) = declared_frames {
         let declared = frames as f64 / sample_rate as f64;
         if is_pcm && declared > max_duration.as_secs_f64() {
@@ -94,6 +111,7 @@ pub fn decode_file(path: &Path, ext: Option<&str>, max_duration: Duration) -> Re
     let mut channels: Vec<Vec<f32>> = Vec::new();
     let mut packets = 0u64;
     let mut bad_packets = 0u64;
+    let mut consecutive_bad = 0u64;
     let mut sample_buf: Option<SampleBuffer<f32>> = None;
     loop {
         let packet = match format.next_packet() {
@@ -102,14 +120,21 @@ pub fn decode_file(path: &Path, ext: Option<&str>, max_duration: Duration) -> Re
             Err(SymError::ResetRequired) => break,
             Err(SymError::IoError(e)) => return Err(AudioError::Io(e.to_string())),
             Err(e) => {
-                // A damaged packet in the middle: count it and stop if most are bad.
+                // A damaged packet in the middle: skip it, count it, and read on (the
+                // demuxer looks for the next sync point) unless it cannot recover.
                 bad_packets += 1;
+                consecutive_bad += 1;
                 if bad_packets > 16 && bad_packets * 2 > packets {
                     return Err(AudioError::Corrupt(format!("the stream is damaged: {e}")));
                 }
-                break;
+                if consecutive_bad >= MAX_CONSECUTIVE_BAD {
+                    tracing::warn!(skipped = bad_packets, "the stream does not recover from damage; it ends here");
+                    break;
+                }
+                continue;
             }
         };
+        consecutive_bad = 0;
         if packet.track_id() != track_id {
             continue;
         }
@@ -171,7 +196,22 @@ pub fn decode_file(path: &Path, ext: Option<&str>, max_duration: Duration) -> Re
             }
         }
     }
-    Ok(Audio { sample_rate, channels })
+    // Some demuxers drop damaged pages without an error: a compressed stream that
+    // decodes clearly shorter than its container declares lost audio, and that is
+    // counted too (as one skipped stretch).
+    if !is_pcm {
+        if let Some(declared) = declared_frames {
+            let missing = declared.saturating_sub(frames as u64) as f64 / sample_rate as f64;
+            if missing > 0.5 {
+                tracing::warn!(missing_seconds = missing, "the stream decodes shorter than its container declares");
+                bad_packets += 1;
+            }
+        }
+    }
+    if bad_packets > 0 {
+        tracing::warn!(skipped = bad_packets, packets, "damaged packets skipped");
+    }
+    Ok((Audio { sample_rate, channels }, bad_packets))
 }
 
 /// GSM 06.10, which symphonia cannot decode: a WAV whose format tag is
@@ -234,6 +274,20 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> Result<usize, AudioError> {
         }
     }
     Ok(n)
+}
+
+/// An Ogg stream's length in samples: the granule position of its last page.
+fn ogg_total_frames(path: &Path) -> Option<u64> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let tail = len.min(65_536);
+    f.seek(SeekFrom::Start(len - tail)).ok()?;
+    let mut buf = vec![0u8; tail as usize];
+    f.read_exact(&mut buf).ok()?;
+    let at = buf.windows(4).rposition(|w| w == b"OggS")?;
+    let granule = u64::from_le_bytes(buf.get(at + 6..at + 14)?.try_into().ok()?);
+    (granule > 0 && granule != u64::MAX).then_some(granule)
 }
 
 fn sniff_unsupported(head: &[u8]) -> Option<&'static str> {

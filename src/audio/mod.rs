@@ -102,7 +102,7 @@ pub fn sanitize(channels: &mut [Vec<f32>]) -> usize {
 /// Decode, measure and resample the file at `path` (blocking; run it off the
 /// async runtime).
 pub fn intake(path: &Path, ext: Option<&str>, max_duration: Duration) -> Result<Intake, AudioError> {
-    let mut audio = decode::decode_file(path, ext, max_duration)?;
+    let (mut audio, skipped_packets) = decode::decode_counted(path, ext, max_duration)?;
     if audio.channels.len() > MAX_CHANNELS {
         tracing::warn!(
             channels = audio.channels.len(),
@@ -115,7 +115,7 @@ pub fn intake(path: &Path, ext: Option<&str>, max_duration: Duration) -> Result<
     if changed > 0 {
         tracing::warn!(samples = changed, "non-finite or out-of-range samples replaced");
     }
-    let quality = quality::measure(&audio.channels, audio.sample_rate);
+    let quality = AudioQuality { skipped_packets, ..quality::measure(&audio.channels, audio.sample_rate) };
     let channels = resample::resample(&audio.channels, audio.sample_rate, TARGET_RATE)?;
     Ok(Intake { audio16k: Audio { sample_rate: TARGET_RATE, channels }, quality })
 }

@@ -29,6 +29,9 @@ pub struct AudioQuality {
     pub snr_db: f64,
     /// 0 (unusable) – 1 (clean), see the module docs.
     pub quality_score: f64,
+    /// Damaged packets the decoder skipped (their audio is missing from the call).
+    #[serde(default)]
+    pub skipped_packets: u64,
 }
 
 impl AudioQuality {
@@ -44,6 +47,7 @@ impl AudioQuality {
             silence_ratio: 1.0,
             snr_db: 0.0,
             quality_score: 0.0,
+            skipped_packets: 0,
         }
     }
 }
@@ -137,6 +141,7 @@ pub fn measure(channels: &[Vec<f32>], rate: u32) -> AudioQuality {
         silence_ratio,
         snr_db,
         quality_score: (score * 1000.0).round() / 1000.0,
+        skipped_packets: 0,
     }
 }
 
