@@ -139,9 +139,9 @@ async fn fencing_stops_a_worker_that_lost_its_lease(kind: Kind) {
     assert!(!q.fail(&a.lease, "late failure").await.unwrap());
     assert!(!q.release(&a.lease).await.unwrap());
     assert!(!q.retry(&a.lease, "late", Duration::ZERO).await.unwrap());
-    // Same worker id, older attempt: still fenced.
+    // Same worker id and attempt, another claim's token: still fenced.
     let mut stale_b = b.lease.clone();
-    stale_b.attempt -= 1;
+    stale_b.token = a.lease.token.clone();
     assert!(matches!(q.complete(&stale_b, &results).await, Err(QueueError::LeaseLost { .. })));
 
     q.complete(&b.lease, &results).await.unwrap();
@@ -504,6 +504,35 @@ async fn mariadb_time_zone_other_than_utc_is_named() {
     }
 }
 
+/// Two workers with the same worker id (containers on the host network both
+/// `hostname:1`) and the same attempt number: the row is claimed by one, taken
+/// back by the rescuer, reprocessed (attempts restart) and claimed by its twin.
+/// The first holder's writes must all be refused: leases are fenced on a random
+/// token per claim, not on (worker id, attempt).
+async fn twin_worker_ids_are_fenced(kind: Kind) {
+    let env = Env::new(kind, &format!("twin_ids_{kind:?}")).await;
+    let q = env.queue().await;
+    let id = q.enqueue(&NewRecording { r2_path: "a.wav".into(), ..Default::default() }).await.unwrap();
+    let first = q.claim("host:1", 1).await.unwrap().remove(0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(q.rescue_stale(Duration::ZERO, 5).await.unwrap().requeued, 1);
+    assert_eq!(q.reprocess(&callscribe::queue::Selector::Id(id)).await.unwrap(), 1);
+    let twin = q.claim("host:1", 1).await.unwrap().remove(0);
+    assert_eq!((twin.lease.worker_id.as_str(), twin.attempts), ("host:1", first.attempts), "same id, same attempt");
+    assert_ne!(twin.lease.token, first.lease.token);
+    assert!(!q.heartbeat(&first.lease).await.unwrap());
+    assert!(!q.fail(&first.lease, "stale writer").await.unwrap());
+    assert!(!q.release(&first.lease).await.unwrap());
+    assert!(matches!(
+        q.complete(&first.lease, &JobResults::default()).await,
+        Err(callscribe::queue::QueueError::LeaseLost { .. })
+    ));
+    assert!(q.heartbeat(&twin.lease).await.unwrap());
+    q.complete(&twin.lease, &JobResults::default()).await.unwrap();
+    let r = row(q.as_ref(), id).await;
+    assert_eq!((r.status.as_str(), r.processing_error.as_deref()), ("completed", None), "{r:?}");
+}
+
 macro_rules! conformance {
     ($name:ident, $kind:expr) => {
         mod $name {
@@ -516,6 +545,10 @@ macro_rules! conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn killed_worker_process_is_rescued() {
                 super::killed_worker_process_is_rescued($kind).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn twin_worker_ids_are_fenced() {
+                super::twin_worker_ids_are_fenced($kind).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn fencing_stops_a_worker_that_lost_its_lease() {

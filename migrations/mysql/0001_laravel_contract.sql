@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS ai_call_recordings (
     available_at            TIMESTAMP(6) NULL DEFAULT NULL,
     worker_id               VARCHAR(191) NULL,
     heartbeat_at            TIMESTAMP(6) NULL DEFAULT NULL,
+    lease_token             VARCHAR(36) NULL,
     KEY ai_call_recordings_apex_id_index (apex_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 

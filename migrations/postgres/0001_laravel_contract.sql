@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS ai_call_recordings (
     max_attempts            INTEGER NULL,
     available_at            TIMESTAMP(6) NULL,
     worker_id               VARCHAR(191) NULL,
-    heartbeat_at            TIMESTAMP(6) NULL
+    heartbeat_at            TIMESTAMP(6) NULL,
+    lease_token             VARCHAR(36) NULL
 );
 CREATE INDEX IF NOT EXISTS ai_call_recordings_apex_id_index ON ai_call_recordings (apex_id);
 

@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS ai_call_recordings (
     max_attempts            INTEGER NULL,
     available_at            DATETIME NULL,
     worker_id               VARCHAR(191) NULL,
-    heartbeat_at            DATETIME NULL
+    heartbeat_at            DATETIME NULL,
+    lease_token             VARCHAR(36) NULL
 );
 CREATE INDEX IF NOT EXISTS ai_call_recordings_apex_id_index ON ai_call_recordings (apex_id);
 

@@ -26,9 +26,9 @@
 //! | `completed`  | the holder's fenced completion               | `reprocess` (admin)               |
 //! | `failed`     | the holder, or the rescuer when attempts are spent | `requeue --failed`, `reprocess` (admin) |
 //!
-//! A row is held by `(worker_id, attempts)`: every state change a worker makes is
-//! conditioned on both, so a worker whose row was rescued and claimed again can
-//! never write over the new holder's work.
+//! A row is held by its claim's random `lease_token`: every state change a worker
+//! makes is conditioned on it, so a worker whose row was rescued and claimed
+//! again can never write over the new holder's work.
 
 use serde::{Deserialize, Serialize};
 
@@ -86,12 +86,16 @@ pub struct Job {
 }
 
 /// Proof of holding a row: completion and every other write by the holder is
-/// conditioned on the row still carrying this worker id and attempt number.
+/// conditioned on the row still being `processing` with this claim's random
+/// token. A new claim makes a new token and a hand-back clears it, so a worker
+/// that lost the row (even one whose worker id a twin container shares) can
+/// never write over the new holder's work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub id: i64,
     pub worker_id: String,
     pub attempt: u32,
+    pub token: String,
 }
 
 /// Everything a finished job writes, in one transaction with the status change.

@@ -431,19 +431,14 @@ pub(crate) mod sql {
         let k = pre.len();
         let sql = format!(
             "UPDATE {} SET {set}, updated_at = {} \
-             WHERE id = {} AND processing_status = 'processing' AND worker_id = {} AND attempts = {}",
+             WHERE id = {} AND processing_status = 'processing' AND lease_token = {}",
             schema::RECORDINGS,
             d.now(),
             d.p(k + 1),
-            d.p(k + 2),
-            d.p(k + 3)
+            d.p(k + 2)
         );
         let mut vals = pre;
-        vals.extend([
-            Val::Int(Some(lease.id)),
-            Val::Text(Some(lease.worker_id.clone())),
-            Val::Int(Some(lease.attempt as i64)),
-        ]);
+        vals.extend([Val::Int(Some(lease.id)), Val::Text(Some(lease.token.clone()))]);
         (sql, vals)
     }
 
@@ -453,7 +448,8 @@ pub(crate) mod sql {
 
     pub fn retry(d: Dialect, lease: &Lease, error: &str, delay: Duration) -> (String, Vec<Val>) {
         let set = format!(
-            "processing_status = 'pending', heartbeat_at = NULL, processing_error = {}, available_at = {}",
+            "processing_status = 'pending', heartbeat_at = NULL, lease_token = NULL, processing_error = {}, \
+             available_at = {}",
             d.p(1),
             d.shifted(2, true)
         );
@@ -462,7 +458,8 @@ pub(crate) mod sql {
 
     pub fn fail(d: Dialect, lease: &Lease, error: &str) -> (String, Vec<Val>) {
         let set = format!(
-            "processing_status = 'failed', heartbeat_at = NULL, processing_error = {}, processing_completed_at = {}",
+            "processing_status = 'failed', heartbeat_at = NULL, lease_token = NULL, processing_error = {}, \
+             processing_completed_at = {}",
             d.p(1),
             d.now()
         );
@@ -473,7 +470,8 @@ pub(crate) mod sql {
     /// `processing_started_at` (MySQL assigns left to right).
     pub fn release(d: Dialect, lease: &Lease) -> (String, Vec<Val>) {
         let set = format!(
-            "processing_status = 'pending', heartbeat_at = NULL, attempts = {}, processing_started_at = NULL",
+            "processing_status = 'pending', heartbeat_at = NULL, lease_token = NULL, attempts = {}, \
+             processing_started_at = NULL",
             d.max0("attempts - 1")
         );
         set_held(d, &set, vec![], lease)
@@ -483,8 +481,8 @@ pub(crate) mod sql {
     /// anything it reads is changed: MySQL assigns left to right).
     pub fn defer(d: Dialect, lease: &Lease, reason: &str, delay: Duration) -> (String, Vec<Val>) {
         let set = format!(
-            "attempts = {}, processing_status = 'pending', heartbeat_at = NULL, processing_error = {}, \
-             available_at = {}",
+            "attempts = {}, processing_status = 'pending', heartbeat_at = NULL, lease_token = NULL, \
+             processing_error = {}, available_at = {}",
             d.max0("attempts - 1"),
             d.p(1),
             d.shifted(2, true)
@@ -731,7 +729,7 @@ pub(crate) mod sql {
     pub fn complete(d: Dialect, lease: &Lease, duration: Option<i64>) -> (String, Vec<Val>) {
         let set = format!(
             "processing_status = 'completed', processing_completed_at = {}, heartbeat_at = NULL, \
-             processing_error = NULL, duration_seconds = COALESCE(duration_seconds, {})",
+             lease_token = NULL, processing_error = NULL, duration_seconds = COALESCE(duration_seconds, {})",
             d.now(),
             d.p(1)
         );
@@ -1250,10 +1248,11 @@ mod tests {
     fn placeholders_follow_the_dialect() {
         let pg = Dialect { backend: Backend::Postgres };
         let my = Dialect { backend: Backend::Mysql };
-        let lease = Lease { id: 7, worker_id: "w".into(), attempt: 2 };
+        let lease = Lease { id: 7, worker_id: "w".into(), attempt: 2, token: "t".into() };
         let (sql, vals) = sql::retry(pg, &lease, "boom", Duration::from_secs(3));
-        assert!(sql.contains("$1") && sql.contains("$5") && !sql.contains('?'), "{sql}");
-        assert_eq!(vals.len(), 5);
+        assert!(sql.contains("$1") && sql.contains("$4") && !sql.contains('?'), "{sql}");
+        assert!(sql.contains("lease_token = $4"), "fenced on the claim's token: {sql}");
+        assert_eq!(vals.len(), 4);
         let (sql, vals) = sql::retry(my, &lease, "boom", Duration::from_secs(3));
         assert_eq!(sql.matches('?').count(), vals.len(), "{sql}");
         for d in [pg, my, Dialect { backend: Backend::Sqlite }] {

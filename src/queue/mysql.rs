@@ -119,7 +119,7 @@ impl MySqlQueue {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let jobs: Vec<Job> = rows
+        let mut jobs: Vec<Job> = rows
             .into_iter()
             .map(|r| {
                 let id: i64 = r.get(0);
@@ -133,7 +133,7 @@ impl MySqlQueue {
                     priority: r.get::<i64, _>(5) as i32,
                     attempts: attempt,
                     max_attempts: r.get::<Option<i64>, _>(7).map(attempts),
-                    lease: Lease { id, worker_id: worker_id.to_string(), attempt },
+                    lease: Lease { id, worker_id: worker_id.to_string(), attempt, token: String::new() },
                 }
             })
             .collect();
@@ -141,7 +141,7 @@ impl MySqlQueue {
         let now = DIALECT.now();
         let sql = format!(
             "UPDATE {r} SET attempts = {next}, processing_status = 'processing', \
-                 worker_id = ?, processing_started_at = {now}, heartbeat_at = {now}, \
+                 worker_id = ?, lease_token = UUID(), processing_started_at = {now}, heartbeat_at = {now}, \
                  processing_completed_at = NULL, updated_at = {now} \
              WHERE id IN ({ids})",
             r = schema::RECORDINGS,
@@ -153,6 +153,22 @@ impl MySqlQueue {
             q = q.bind(j.id);
         }
         q.execute(&mut *tx).await?;
+        // UUID() is evaluated per row: read each row's token back (the rows are ours,
+        // locked by this transaction).
+        let sql = format!(
+            "SELECT CAST(id AS SIGNED), CAST(lease_token AS CHAR) FROM {} WHERE id IN ({})",
+            schema::RECORDINGS,
+            vec!["?"; jobs.len()].join(", ")
+        );
+        let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+        for j in &jobs {
+            q = q.bind(j.id);
+        }
+        for (id, token) in q.fetch_all(&mut *tx).await? {
+            if let Some(j) = jobs.iter_mut().find(|j| j.id == id) {
+                j.lease.token = token;
+            }
+        }
         tx.commit().await?;
         Ok(jobs)
     }

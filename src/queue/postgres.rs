@@ -173,11 +173,11 @@ super::impl_queue!(PgQueue, {
             "WITH c AS MATERIALIZED ( \
                  SELECT id FROM {r} WHERE {claimable} ORDER BY {order} LIMIT $2 FOR UPDATE SKIP LOCKED) \
              UPDATE {r} x SET processing_status = 'processing', attempts = {next}, \
-                 worker_id = $1, processing_started_at = {now}, heartbeat_at = {now}, \
-                 processing_completed_at = NULL, updated_at = {now} \
+                 worker_id = $1, lease_token = gen_random_uuid()::text, processing_started_at = {now}, \
+                 heartbeat_at = {now}, processing_completed_at = NULL, updated_at = {now} \
              FROM c WHERE x.id = c.id \
              RETURNING x.id::int8, x.apex_id::text, x.r2_path::text, x.r2_bucket::text, x.file_format::text, \
-                 x.priority::int4, x.attempts::int8, x.max_attempts::int8",
+                 x.priority::int4, x.attempts::int8, x.max_attempts::int8, x.lease_token::text",
             r = schema::RECORDINGS,
             claimable = super::claimable(DIALECT),
             order = super::CLAIM_ORDER,
@@ -199,7 +199,7 @@ super::impl_queue!(PgQueue, {
                     priority: r.get(5),
                     attempts: attempt,
                     max_attempts: r.get::<Option<i64>, _>(7).map(attempts),
-                    lease: Lease { id, worker_id: worker_id.to_string(), attempt },
+                    lease: Lease { id, worker_id: worker_id.to_string(), attempt, token: r.get(8) },
                 }
             })
             .collect::<Vec<_>>();

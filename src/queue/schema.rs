@@ -107,6 +107,7 @@ pub const WORKER_COLUMNS: &[WorkerColumn] = &[
     col(RECORDINGS, "available_at", Kind::Timestamp, "UTC; not claimed before this time (retry backoff)"),
     col(RECORDINGS, "worker_id", Kind::Str(191), "the worker holding or last holding the row"),
     col(RECORDINGS, "heartbeat_at", Kind::Timestamp, "UTC; refreshed by the holder while it works"),
+    col(RECORDINGS, "lease_token", Kind::Str(36), "random per claim; every write of the holder is fenced on it"),
     col(TRANSCRIPTIONS, "language_probability", Kind::Double, "whisper's probability for `language_detected`, 0–1"),
     col(TRANSCRIPTIONS, "transcription_details", Kind::Json, "speakers, segment count, clean-up counts, code-mixing"),
     col(

@@ -119,10 +119,10 @@ super::impl_queue!(SqliteQueue, {
         let now = DIALECT.now();
         let sql = format!(
             "UPDATE {r} SET processing_status = 'processing', attempts = {next}, \
-                 worker_id = ?, processing_started_at = {now}, heartbeat_at = {now}, \
-                 processing_completed_at = NULL, updated_at = {now} \
+                 worker_id = ?, lease_token = lower(hex(randomblob(16))), processing_started_at = {now}, \
+                 heartbeat_at = {now}, processing_completed_at = NULL, updated_at = {now} \
              WHERE id IN (SELECT id FROM {r} WHERE {claimable} ORDER BY {order} LIMIT ?) \
-             RETURNING id, apex_id, r2_path, r2_bucket, file_format, priority, attempts, max_attempts",
+             RETURNING id, apex_id, r2_path, r2_bucket, file_format, priority, attempts, max_attempts, lease_token",
             r = schema::RECORDINGS,
             next = super::NEXT_ATTEMPT,
             claimable = super::claimable(DIALECT),
@@ -201,7 +201,7 @@ fn decode_job(r: &sqlx::sqlite::SqliteRow, worker_id: &str) -> Result<Job, Strin
             .map_err(|_| "column `priority` is out of range".to_string())?,
         attempts: attempt,
         max_attempts: col::<Option<i64>>(r, "max_attempts")?.map(attempts),
-        lease: Lease { id, worker_id: worker_id.to_string(), attempt },
+        lease: Lease { id, worker_id: worker_id.to_string(), attempt, token: col(r, "lease_token")? },
     })
 }
 
