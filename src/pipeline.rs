@@ -215,15 +215,14 @@ impl Pipeline {
         let ext = extension(&key)
             .or_else(|| job.file_format.as_deref().map(|f| f.trim_start_matches('.').to_ascii_lowercase()));
         let max = self.config.max_duration;
-        let intake =
-            tokio::task::spawn_blocking(move || audio::intake(&path, ext.as_deref(), max)).await.map_err(|e| {
-                StageError {
-                    stage: Stage::Decode,
-                    transient: false,
-                    worker: false,
-                    message: format!("decoder crashed: {e}"),
-                }
-            })??;
+        let intake = tokio::task::spawn_blocking(in_span(move || audio::intake(&path, ext.as_deref(), max)))
+            .await
+            .map_err(|e| StageError {
+            stage: Stage::Decode,
+            transient: false,
+            worker: false,
+            message: format!("decoder crashed: {e}"),
+        })??;
         tracing::debug!(
             stage = "decode",
             seconds = t1.elapsed().as_secs_f64(),
@@ -242,14 +241,14 @@ impl Pipeline {
             let audio16k = intake.audio16k;
             let _cores = self.inference.lock().await;
             let (transcript, metrics) =
-                tokio::task::spawn_blocking(move || recognise(&engine, &audio16k, &speakers, &abort)).await.map_err(
-                    |e| StageError {
-                        stage: Stage::Transcribe,
-                        transient: false,
-                        worker: false,
-                        message: format!("recogniser crashed: {e}"),
-                    },
-                )??;
+                tokio::task::spawn_blocking(in_span(move || recognise(&engine, &audio16k, &speakers, &abort)))
+                    .await
+                    .map_err(|e| StageError {
+                    stage: Stage::Transcribe,
+                    transient: false,
+                    worker: false,
+                    message: format!("recogniser crashed: {e}"),
+                })??;
             tracing::debug!(
                 stage = "transcribe",
                 seconds = t2.elapsed().as_secs_f64(),
@@ -284,6 +283,13 @@ impl Pipeline {
         results.timings.pipeline_seconds = t0.elapsed().as_secs_f64();
         Ok(results)
     }
+}
+
+/// `f`, run inside the caller's span (`job.id`, `attempt`) on whatever thread
+/// runs it: blocking threads do not inherit the span by themselves.
+fn in_span<T>(f: impl FnOnce() -> T) -> impl FnOnce() -> T {
+    let span = tracing::Span::current();
+    move || span.in_scope(f)
 }
 
 /// The file extension of an object key, as a decoder hint.

@@ -329,8 +329,10 @@ impl JobContext {
     async fn run(mut self, job: Job) -> Outcome {
         let lease = job.lease.clone();
         let lost = CancellationToken::new();
-        let hb =
-            tokio::spawn(heartbeat(self.queue.clone(), lease.clone(), self.config.heartbeat_interval, lost.clone()));
+        let hb = tokio::spawn(
+            heartbeat(self.queue.clone(), lease.clone(), self.config.heartbeat_interval, lost.clone())
+                .instrument(tracing::Span::current()),
+        );
         let started = std::time::Instant::now();
         // The job runs in its own task: a panic in it comes back as an error to
         // settle (a failed attempt with the panic's message), not as a dead task

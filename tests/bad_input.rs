@@ -179,3 +179,28 @@ async fn unreadable_rows_are_failed_and_the_worker_goes_on() {
     }
     assert_eq!(row(q.as_ref(), good).await.status, "completed");
 }
+
+/// A line logged on a blocking thread (the decoder's warning about replaced
+/// samples) carries the job's span: `job.id` and `attempt`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_from_blocking_stages_carry_the_job() {
+    let env = Env::new(Kind::Sqlite, "span_blocking").await;
+    let q = env.queue().await;
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let path = env.dir.path().join("nan.wav");
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for i in 0..8000 {
+        w.write_sample(if i == 100 { f32::NAN } else { 0.1 }).unwrap();
+    }
+    w.finalize().unwrap();
+    let id = env.enqueue_bytes(q.as_ref(), "nan.wav", &std::fs::read(&path).unwrap()).await;
+    let (code, _, err) = env.cli(&["run", "--drain"]);
+    assert_eq!(code, 0, "{err}");
+    let line = err.lines().find(|l| l.contains("samples replaced")).unwrap_or_else(|| panic!("no warning: {err}"));
+    assert!(line.contains(&format!("\"job.id\":{id}")) && line.contains("\"attempt\":1"), "{line}");
+}
