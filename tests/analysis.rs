@@ -265,3 +265,39 @@ async fn garbage_from_the_http_engine_fails_validation_clearly() {
         ("openai-http", "qwen2.5", 92.0, "positive")
     );
 }
+
+/// A Hindi call in Devanagari that fits the byte estimate of the prompt budget
+/// (3.5 bytes a token) but not the context window: SmolLM2's byte-level
+/// tokenizer spends about a token per byte of Devanagari. Sized by the model's
+/// own token count, it is analysed in parts instead of failing with "prompt too
+/// long" (which is what the estimate alone led to).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devanagari_is_budgeted_in_real_tokens() {
+    let _s = SERIAL.lock().await;
+    // The default context (analysis.ctx = 4096) and 1024 tokens to generate.
+    let p = LlmProcess::start(LlmConfig { ctx: 4096, ..config(Duration::from_secs(300)) }).await.unwrap();
+    const HINDI: &[(&str, &str)] = &[
+        ("agent", "नमस्ते, मैं सिटी फाइनेंस से प्रिया बोल रही हूँ। आपकी किस्त बाकी है।"),
+        ("customer", "हाँ जी, इस महीने नौकरी में दिक्कत थी, इसलिए देर हो गई।"),
+        ("agent", "कोई बात नहीं। आप शुक्रवार तक भुगतान कर सकते हैं क्या?"),
+        ("customer", "जी हाँ, मैं शुक्रवार को पाँच हज़ार रुपये जमा कर दूँगा।"),
+        ("agent", "धन्यवाद। मैं आपको भुगतान का लिंक भेज रही हूँ।"),
+    ];
+    let long: Vec<(&str, &str)> = HINDI.iter().cycle().take(HINDI.len() * 12).copied().collect();
+    let call = transcript(&long);
+    let text: String = call.segments.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join("\n");
+    let tokens = p.count_tokens(&text).await.unwrap();
+    // As the configuration computes it for ctx 4096 and 1024 tokens to generate.
+    let max_prompt_chars = (4096 - 1024 - 600) * 7 / 2;
+    eprintln!("{} bytes of Devanagari = {tokens} tokens (estimate: {})", text.len(), text.len() * 2 / 7);
+    assert!(text.len() < max_prompt_chars, "the call fits the byte estimate");
+    assert!(tokens as usize * 10 > text.len() * 2 / 7 * 13, "and is 30 % more tokens than the estimate says");
+    let a = Analyzer {
+        engine: Engine::Llm(p),
+        template: Template::builtin("loan_collection").unwrap(),
+        summary_language: "English".into(),
+        max_prompt_chars,
+    };
+    let r = a.analyze(&call).await.expect("analysed in parts, not 'prompt too long'");
+    assert!(!r.summary.is_empty());
+}

@@ -7,7 +7,9 @@
 //! `{"id":N,"system":…,"user":…,"schema":{…}|null,"max_tokens":N,"grammar":"fast"|"full"|"none"}`
 //! it prints one line `{"id":N,"ok":true,"json":…,"text":…,"prompt_tokens":…,
 //! "generated_tokens":…,"prompt_seconds":…,"generate_seconds":…,"finish":"stop"|"length"}`
-//! or `{"id":N,"ok":false,"error":…}`.
+//! or `{"id":N,"ok":false,"error":…}`. `{"id":N,"count":"text"}` asks how many
+//! tokens the model's tokenizer makes of a text: `{"id":N,"ok":true,"tokens":…}`
+//! (the worker sizes prompts in real tokens: Devanagari costs several a character).
 //!
 //! Structured output: the JSON schema becomes a llama.cpp grammar
 //! (`json_schema_to_grammar`). In `fast` mode the token is picked greedily from
@@ -76,7 +78,11 @@ struct Request {
     id: u64,
     #[serde(default)]
     system: String,
+    #[serde(default)]
     user: String,
+    /// A text to count the tokens of (no generation).
+    #[serde(default)]
+    count: Option<String>,
     #[serde(default)]
     schema: Option<Value>,
     #[serde(default = "default_max_tokens")]
@@ -289,7 +295,12 @@ fn main() {
         let reply = match serde_json::from_str::<Request>(&line) {
             Ok(req) => {
                 let id = req.id;
-                let mut v = engine.run(&req).unwrap_or_else(|e| json!({"ok": false, "error": e}));
+                let mut v = match &req.count {
+                    Some(text) => {
+                        json!({"ok": true, "tokens": engine.model.vocab().tokenize(text.as_bytes(), false, true).len()})
+                    }
+                    None => engine.run(&req).unwrap_or_else(|e| json!({"ok": false, "error": e})),
+                };
                 v["id"] = json!(id);
                 v
             }

@@ -156,6 +156,31 @@ impl LlmProcess {
 
     /// One structured request: the answer is JSON satisfying `schema`.
     pub async fn request(&self, system: &str, user: &str, schema: &Value) -> Result<Reply, AnalyzeError> {
+        let (text, id) = self
+            .roundtrip(|id| {
+                json!({
+                    "id": id, "system": system, "user": user, "schema": schema,
+                    "max_tokens": self.config.max_tokens, "grammar": self.config.grammar,
+                })
+            })
+            .await?;
+        parse_reply(&text, id)
+    }
+
+    /// How many tokens the model's own tokenizer makes of `text`.
+    pub async fn count_tokens(&self, text: &str) -> Result<u64, AnalyzeError> {
+        let (line, id) = self.roundtrip(|id| json!({"id": id, "count": text})).await?;
+        let v: Value =
+            serde_json::from_str(&line).map_err(|e| AnalyzeError::Unavailable(format!("unreadable LLM reply: {e}")))?;
+        if v["id"].as_u64() != Some(id) {
+            return Err(AnalyzeError::Unavailable(format!("LLM reply for request {} while waiting for {id}", v["id"])));
+        }
+        v["tokens"].as_u64().ok_or_else(|| AnalyzeError::Unavailable("the LLM process did not count tokens".into()))
+    }
+
+    /// Send one request line (made by `body` from its id) and read its reply
+    /// line, restarting the process when it died or overran.
+    async fn roundtrip(&self, body: impl Fn(u64) -> Value) -> Result<(String, u64), AnalyzeError> {
         let mut guard = self.running.lock().await;
         if guard.as_ref().is_some_and(|r| r.writing) {
             tracing::warn!("an earlier LLM request was dropped while being written; restarting the process");
@@ -168,11 +193,7 @@ impl LlmProcess {
                 *guard = Some(self.spawn().await?);
             }
             let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let line = json!({
-                "id": id, "system": system, "user": user, "schema": schema,
-                "max_tokens": self.config.max_tokens, "grammar": self.config.grammar,
-            })
-            .to_string();
+            let line = body(id).to_string();
             let r = guard.as_mut().expect("running");
             r.writing = true;
             let sent = async {
@@ -187,16 +208,19 @@ impl LlmProcess {
                 Err(e) => Ok(Err(e)),
             };
             match answer {
-                Ok(Ok(Some(text))) => match parse_reply(&text, id) {
-                    // A line that is not a reply at all: the channel is broken, not the row.
-                    Err(AnalyzeError::Unavailable(e)) => {
+                Ok(Ok(Some(text))) => {
+                    // A line that is not a reply to this request: the channel is
+                    // broken, not the row.
+                    if reply_id(&text) != Some(id) {
                         if let Some(mut r) = guard.take() {
                             let _ = r.child.kill().await;
                         }
-                        return Err(AnalyzeError::Unavailable(format!("{e}; the LLM process was restarted")));
+                        return Err(AnalyzeError::Unavailable(format!(
+                            "unreadable LLM reply while waiting for request {id}; the LLM process was restarted"
+                        )));
                     }
-                    other => return other,
-                },
+                    return Ok((text, id));
+                }
                 Err(_) => {
                     // Overran its deadline: kill it, start a fresh one for the next job.
                     tracing::warn!(

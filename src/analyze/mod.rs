@@ -130,6 +130,32 @@ impl Analyzer {
         }
     }
 
+    /// The transcript bytes one request may carry. `max_prompt_chars` assumes
+    /// about 3.5 bytes a token, true of English; a byte-level tokenizer spends
+    /// about a token per byte of Devanagari. With llama.cpp the model's own
+    /// tokenizer counts this transcript, and the budget follows its real bytes per
+    /// token (with a 10 % margin); other engines keep the estimate.
+    async fn prompt_budget(&self, text: &str) -> usize {
+        let Engine::Llm(p) = &self.engine else { return self.max_prompt_chars };
+        if text.is_empty() {
+            return self.max_prompt_chars;
+        }
+        match p.count_tokens(text).await {
+            Ok(tokens) if tokens > 0 => {
+                let budget_tokens = self.max_prompt_chars as f64 / 3.5;
+                let bytes_per_token = text.len() as f64 / tokens as f64;
+                let budget = (budget_tokens * bytes_per_token * 0.9) as usize;
+                tracing::debug!(tokens, bytes = text.len(), budget, "prompt budget from the model's tokenizer");
+                budget.max(200)
+            }
+            Ok(_) => self.max_prompt_chars,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not count tokens; using the estimate");
+                self.max_prompt_chars
+            }
+        }
+    }
+
     async fn ask(&self, system: &str, user: &str, schema: &Value) -> Result<Value, AnalyzeError> {
         match &self.engine {
             Engine::Llm(p) => Ok(p.request(system, user, schema).await?.json),
@@ -153,14 +179,15 @@ impl Analyzer {
         }
         // Longer than one request allows: take notes part by part, and again on the
         // notes if they are still too long (never truncated silently).
+        let max_chars = self.prompt_budget(&lines.join("\n")).await;
         let mut rounds = 0;
-        while lines.join("\n").len() > self.max_prompt_chars {
+        while lines.join("\n").len() > max_chars {
             if rounds == 4 {
                 return Err(AnalyzeError::Invalid("the call is too long to analyse in this context window".into()));
             }
-            let parts = chunk_lines(&lines, self.max_prompt_chars);
+            let parts = chunk_lines(&lines, max_chars);
             let n = parts.len();
-            let note_len = (self.max_prompt_chars / (n + 1)).clamp(120, 800);
+            let note_len = (max_chars / (n + 1)).clamp(120, 800);
             let schema = serde_json::json!({
                 "type": "object",
                 "properties": {"notes": {"type": "string", "minLength": 1, "maxLength": note_len}},
