@@ -54,15 +54,22 @@ pub struct StageError {
     pub message: String,
 }
 
+impl StageError {
+    /// A failure of the row (permanent, or `transient`: worth a retry that counts).
+    pub fn new(stage: Stage, transient: bool, message: String) -> Self {
+        StageError { stage, transient, worker: false, message }
+    }
+}
+
 impl From<StorageError> for StageError {
     fn from(e: StorageError) -> Self {
-        StageError { stage: Stage::Fetch, transient: e.is_transient(), worker: false, message: e.to_string() }
+        StageError::new(Stage::Fetch, e.is_transient(), e.to_string())
     }
 }
 
 impl From<AudioError> for StageError {
     fn from(e: AudioError) -> Self {
-        StageError { stage: Stage::Decode, transient: e.is_transient(), worker: false, message: e.to_string() }
+        StageError::new(Stage::Decode, e.is_transient(), e.to_string())
     }
 }
 
@@ -78,7 +85,7 @@ impl From<AsrError> for StageError {
 
 impl From<crate::analyze::AnalyzeError> for StageError {
     fn from(e: crate::analyze::AnalyzeError) -> Self {
-        StageError { stage: Stage::Analyze, transient: e.is_transient(), worker: false, message: e.to_string() }
+        StageError::new(Stage::Analyze, e.is_transient(), e.to_string())
     }
 }
 
@@ -217,12 +224,7 @@ impl Pipeline {
         let max = self.config.max_duration;
         let intake = tokio::task::spawn_blocking(in_span(move || audio::intake(&path, ext.as_deref(), max)))
             .await
-            .map_err(|e| StageError {
-            stage: Stage::Decode,
-            transient: false,
-            worker: false,
-            message: format!("decoder crashed: {e}"),
-        })??;
+            .map_err(|e| StageError::new(Stage::Decode, false, format!("decoder crashed: {e}")))??;
         tracing::debug!(
             stage = "decode",
             seconds = t1.elapsed().as_secs_f64(),
@@ -243,12 +245,7 @@ impl Pipeline {
             let (transcript, metrics) =
                 tokio::task::spawn_blocking(in_span(move || recognise(&engine, &audio16k, &speakers, &abort)))
                     .await
-                    .map_err(|e| StageError {
-                    stage: Stage::Transcribe,
-                    transient: false,
-                    worker: false,
-                    message: format!("recogniser crashed: {e}"),
-                })??;
+                    .map_err(|e| StageError::new(Stage::Transcribe, false, format!("recogniser crashed: {e}")))??;
             tracing::debug!(
                 stage = "transcribe",
                 seconds = t2.elapsed().as_secs_f64(),

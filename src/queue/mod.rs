@@ -703,7 +703,7 @@ pub(crate) mod sql {
 
     pub fn analysis(d: Dialect) -> String {
         format!(
-            "SELECT {}, {}, summary, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, analysis_error FROM {} \
+            "SELECT {}, {}, summary, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, analysis_error FROM {} \
              WHERE ai_call_recording_id = {} ORDER BY id DESC LIMIT 1",
             d.text("speaker_metrics"),
             d.text("audio_quality"),
@@ -717,7 +717,6 @@ pub(crate) mod sql {
             d.text("outcome"),
             d.text("engine"),
             d.text("model_used"),
-            d.text("processing_time_seconds"),
             d.text("analysis_status"),
             schema::ANALYSIS,
             d.p(1)
@@ -999,6 +998,33 @@ macro_rules! write_results {
     }};
 }
 
+/// The steps of `migrate`, the same on every backend and run inside the
+/// backend's own lock or transaction on `$conn`: create the missing tables, add
+/// the missing worker columns, create the missing indexes. Each step checks
+/// first, so a run that stopped half-way is finished by the next. `columns`
+/// lists `(table, column)` now; `index_exists` says whether index `name` exists.
+/// Evaluates to the changes made, one line each; `?` returns database errors.
+macro_rules! converge_schema {
+    ($conn:ident, $backend:expr, columns: $columns:expr, index_exists: |$name:ident| $exists:expr) => {{
+        let before = $columns;
+        for stmt in $crate::queue::schema::statements($crate::queue::schema::create_tables($backend)) {
+            $conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
+        }
+        let mut did = $crate::queue::schema::new_tables(&before);
+        for stmt in $crate::queue::schema::add_column_statements($backend, &$columns) {
+            $conn.execute(sqlx::AssertSqlSafe(stmt.clone())).await?;
+            did.push(stmt);
+        }
+        for ($name, stmt) in $crate::queue::schema::index_statements($backend) {
+            if !$exists {
+                $conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
+                did.push(format!("created index {}", $name));
+            }
+        }
+        did
+    }};
+}
+
 /// Bind [`Val`]s to a query of any backend, in order.
 macro_rules! bind_vals {
     ($q:expr, $vals:expr) => {{
@@ -1169,8 +1195,8 @@ macro_rules! impl_queue {
                 out.outcome = r.get(10);
                 out.engine = r.get(11);
                 out.model_used = r.get(12);
-                out.analysis_status = r.get(14);
-                out.analysis_error = r.get(15);
+                out.analysis_status = r.get(13);
+                out.analysis_error = r.get(14);
             }
             Ok(out)
         }
@@ -1210,7 +1236,7 @@ macro_rules! impl_queue {
     };
 }
 
-pub(crate) use {bind_vals, impl_queue, push_segment, write_results};
+pub(crate) use {bind_vals, converge_schema, impl_queue, push_segment, write_results};
 
 /// Microseconds for interval arithmetic in SQL.
 pub(crate) fn micros(d: Duration) -> i64 {

@@ -209,27 +209,12 @@ super::impl_queue!(MySqlQueue, {
         // run that stopped half-way is finished by the next).
         sqlx::query("SELECT GET_LOCK('callscribe_migrate', 60)").execute(&mut *conn).await?;
         let result = async {
-            let mut did = Vec::new();
-            let before = self.columns().await?;
-            for stmt in schema::statements(schema::create_tables(Backend::Mysql)) {
-                conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
-            }
-            for t in [schema::RECORDINGS, schema::TRANSCRIPTIONS, schema::SEGMENTS, schema::ANALYSIS] {
-                if !before.iter().any(|(x, _)| x == t) {
-                    did.push(format!("created table {t}"));
-                }
-            }
-            for stmt in schema::add_column_statements(Backend::Mysql, &self.columns().await?) {
-                conn.execute(sqlx::AssertSqlSafe(stmt.clone())).await?;
-                did.push(stmt);
-            }
-            for (name, stmt) in schema::index_statements(Backend::Mysql) {
-                if !self.index_exists(name).await? {
-                    conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
-                    did.push(format!("created index {name}"));
-                }
-            }
-            Ok::<_, QueueError>(did)
+            Ok::<_, QueueError>(super::converge_schema!(
+                conn,
+                Backend::Mysql,
+                columns: self.columns().await?,
+                index_exists: |name| self.index_exists(name).await?
+            ))
         }
         .await;
         sqlx::query("SELECT RELEASE_LOCK('callscribe_migrate')").execute(&mut *conn).await?;

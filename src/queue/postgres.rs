@@ -89,31 +89,16 @@ super::impl_queue!(PgQueue, {
         // One migrator at a time across workers.
         sqlx::query("SELECT pg_advisory_lock(727274)").execute(&mut *conn).await?;
         let result = async {
-            let mut did = Vec::new();
-            let before = self.columns().await?;
-            for stmt in schema::statements(schema::create_tables(Backend::Postgres)) {
-                conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
-            }
-            for t in [schema::RECORDINGS, schema::TRANSCRIPTIONS, schema::SEGMENTS, schema::ANALYSIS] {
-                if !before.iter().any(|(x, _)| x == t) {
-                    did.push(format!("created table {t}"));
-                }
-            }
-            for stmt in schema::add_column_statements(Backend::Postgres, &self.columns().await?) {
-                conn.execute(sqlx::AssertSqlSafe(stmt.clone())).await?;
-                did.push(stmt);
-            }
-            for (name, stmt) in schema::index_statements(Backend::Postgres) {
-                let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_indexes WHERE indexname = $1")
+            Ok::<_, QueueError>(super::converge_schema!(
+                conn,
+                Backend::Postgres,
+                columns: self.columns().await?,
+                index_exists: |name| sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM pg_indexes WHERE indexname = $1")
                     .bind(name)
                     .fetch_one(&mut *conn)
-                    .await?;
-                if exists == 0 {
-                    conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
-                    did.push(format!("created index {name}"));
-                }
-            }
-            Ok::<_, QueueError>(did)
+                    .await?
+                    > 0
+            ))
         }
         .await;
         sqlx::query("SELECT pg_advisory_unlock(727274)").execute(&mut *conn).await?;

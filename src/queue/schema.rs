@@ -234,6 +234,16 @@ pub fn index_statements(backend: Backend) -> Vec<(&'static str, String)> {
     }
 }
 
+/// The tables this file creates, as `migrate` reports them: `created table …`
+/// for each that `before` (the columns present before the run) lacked.
+pub fn new_tables(before: &[(String, String)]) -> Vec<String> {
+    [RECORDINGS, TRANSCRIPTIONS, SEGMENTS, ANALYSIS]
+        .iter()
+        .filter(|t| !has_table(before, t))
+        .map(|t| format!("created table {t}"))
+        .collect()
+}
+
 /// `ALTER TABLE` statements adding the worker columns missing from `present`
 /// (`(table, column)` pairs as the database lists them).
 pub fn add_column_statements(backend: Backend, present: &[(String, String)]) -> Vec<String> {

@@ -65,13 +65,7 @@ impl SqliteQueue {
     }
 
     async fn columns(&self) -> Result<Vec<(String, String)>, QueueError> {
-        let mut present = Vec::new();
-        for table in [schema::RECORDINGS, schema::TRANSCRIPTIONS, schema::SEGMENTS, schema::ANALYSIS] {
-            let cols: Vec<String> =
-                sqlx::query_scalar("SELECT name FROM pragma_table_info(?)").bind(table).fetch_all(&self.pool).await?;
-            present.extend(cols.into_iter().map(|c| (table.to_string(), c)));
-        }
-        Ok(present)
+        self.columns_on(&mut *self.pool.acquire().await?).await
     }
 }
 
@@ -83,30 +77,18 @@ super::impl_queue!(SqliteQueue, {
     async fn migrate(&self) -> Result<Vec<String>, QueueError> {
         // BEGIN IMMEDIATE takes the write lock first, so two migrators serialise.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut did = Vec::new();
-        let before = self.columns_on(&mut tx).await?;
-        for stmt in schema::statements(schema::create_tables(Backend::Sqlite)) {
-            tx.execute(sqlx::AssertSqlSafe(stmt)).await?;
-        }
-        for t in [schema::RECORDINGS, schema::TRANSCRIPTIONS, schema::SEGMENTS, schema::ANALYSIS] {
-            if !before.iter().any(|(x, _)| x == t) {
-                did.push(format!("created table {t}"));
-            }
-        }
-        for stmt in schema::add_column_statements(Backend::Sqlite, &self.columns_on(&mut tx).await?) {
-            tx.execute(sqlx::AssertSqlSafe(stmt.clone())).await?;
-            did.push(stmt);
-        }
-        for (name, stmt) in schema::index_statements(Backend::Sqlite) {
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?")
-                .bind(name)
-                .fetch_one(&mut *tx)
-                .await?;
-            if n == 0 {
-                tx.execute(sqlx::AssertSqlSafe(stmt)).await?;
-                did.push(format!("created index {name}"));
-            }
-        }
+        let did = super::converge_schema!(
+            tx,
+            Backend::Sqlite,
+            columns: self.columns_on(&mut tx).await?,
+            index_exists: |name| sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?"
+            )
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?
+                > 0
+        );
         tx.commit().await?;
         Ok(did)
     }
