@@ -97,7 +97,7 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
             let older = humantime::parse_duration(&args.older_than)
                 .with_context(|| format!("--older-than {:?} is not a duration like 30m", args.older_than))?;
             let q = open_queue(&cfg).await?;
-            let c = q.rescue_stale(older, cfg.retry.max_attempts).await?;
+            let c = q.rescue_stale(older, cfg.retry.max_attempts, cfg.retry.max_crashes).await?;
             println!(
                 "reset {} stuck row(s) to pending; {} had no attempts left and are now failed",
                 c.requeued, c.failed
@@ -190,6 +190,7 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
             Ok(())
         }
         Command::Reanalyze(args) => reanalyze(&cfg, args).await,
+        Command::AsrChild => bail!("asr-child is started by `callscribe run`, not by hand"),
         Command::Reprocess(ReprocessArgs { id, apex_id }) => {
             let sel = match (id, apex_id) {
                 (Some(id), _) => Selector::Id(id),
@@ -209,13 +210,21 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
 
 /// The job pipeline of `cfg`, with the whisper model loaded once (if enabled).
 pub async fn pipeline_for(cfg: &Config, store: Arc<dyn storage::Storage>) -> Result<Pipeline> {
+    use crate::pipeline::Recogniser;
     let asr = match &cfg.asr {
+        Some(a) if a.isolate => {
+            // whisper and the decoder in a supervised child process: a native crash
+            // on one recording costs a restart of the child, never the worker.
+            let exe = std::env::current_exe().context("locating the callscribe executable")?;
+            let child = crate::asr::child::AsrProcess::start(exe, a.clone(), cfg.speakers.clone(), &cfg.log).await?;
+            Some(Arc::new(Recogniser::Process(child)))
+        }
         Some(a) => {
             let a = a.clone();
             let t = std::time::Instant::now();
             let engine = tokio::task::spawn_blocking(move || WhisperEngine::load(a)).await??;
             tracing::info!(model = engine.model_name(), seconds = t.elapsed().as_secs_f64(), "whisper model loaded");
-            Some(Arc::new(engine))
+            Some(Arc::new(Recogniser::InProcess(engine)))
         }
         None => {
             tracing::info!("transcription disabled (asr.enabled = false): jobs store audio figures only");

@@ -62,6 +62,10 @@ pub enum Command {
     Show(ShowArgs),
     /// Transcribe local audio files with no database (like other whisper tools).
     Transcribe(TranscribeArgs),
+    /// (Internal) the inference process `run` supervises: decodes and transcribes
+    /// the files it is sent on stdin. Not for direct use.
+    #[command(hide = true)]
+    AsrChild,
     /// Whisper models: import faster-whisper models, list installed ones.
     #[command(subcommand)]
     Models(ModelsCommand),

@@ -144,6 +144,10 @@ pub struct RawAsr {
     pub models_dir: String,
     /// Encode each window at its own length instead of a padded 30 s.
     pub fit_audio_ctx: bool,
+    /// Run decoding and whisper in a supervised child process (`callscribe
+    /// asr-child`): a native crash on one recording restarts the child instead
+    /// of killing the worker. `false`: in the worker's own process.
+    pub isolate: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -203,6 +207,9 @@ pub struct RawWorker {
     pub rescue_interval: String,
     pub shutdown_grace: String,
     pub job_timeout: String,
+    /// A job may also take this many seconds per second of audio (whichever is
+    /// longer): a 4-hour call is not held to a limit sized for 5-minute ones.
+    pub job_timeout_ratio: f64,
     /// First pause after a fault of the worker itself; doubles up to 5 minutes.
     pub fault_backoff: String,
 }
@@ -211,6 +218,9 @@ pub struct RawWorker {
 #[serde(default, deny_unknown_fields)]
 pub struct RawRetry {
     pub max_attempts: u32,
+    /// Crashes of a row's processing (the worker or the inference process died
+    /// on it) after which the row is failed, naming the stage.
+    pub max_crashes: u32,
     pub backoff_base: String,
     pub backoff_max: String,
 }
@@ -245,6 +255,7 @@ impl Default for RawAsr {
             max_repeats: 3,
             models_dir: "models".into(),
             fit_audio_ctx: false,
+            isolate: true,
         }
     }
 }
@@ -304,6 +315,7 @@ impl Default for RawWorker {
             rescue_interval: "30s".into(),
             shutdown_grace: "30s".into(),
             job_timeout: "30m".into(),
+            job_timeout_ratio: 3.0,
             fault_backoff: "30s".into(),
         }
     }
@@ -311,7 +323,7 @@ impl Default for RawWorker {
 
 impl Default for RawRetry {
     fn default() -> Self {
-        RawRetry { max_attempts: 5, backoff_base: "30s".into(), backoff_max: "1h".into() }
+        RawRetry { max_attempts: 5, max_crashes: 3, backoff_base: "30s".into(), backoff_max: "1h".into() }
     }
 }
 
@@ -461,18 +473,33 @@ pub struct WorkerConfig {
     pub stale_after: Duration,
     pub rescue_interval: Duration,
     pub shutdown_grace: Duration,
+    /// The floor of a job's time limit; see [`WorkerConfig::job_limit`].
     pub job_timeout: Duration,
+    pub job_timeout_ratio: f64,
     pub fault_backoff: Duration,
+}
+
+impl WorkerConfig {
+    /// How long a job may run: `job_timeout`, or `job_timeout_ratio` times the
+    /// audio's length once it is known, whichever is longer.
+    pub fn job_limit(&self, audio_seconds: Option<f64>) -> Duration {
+        let per_audio = audio_seconds
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(|s| Duration::from_secs_f64((s * self.job_timeout_ratio).min(1e7)))
+            .unwrap_or_default();
+        self.job_timeout.max(per_audio)
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct RetryConfig {
     pub max_attempts: u32,
+    pub max_crashes: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SpeakersConfig {
     pub channel_labels: Vec<String>,
     pub mono_method: crate::diarize::Method,
@@ -666,6 +693,15 @@ impl RawConfig {
             rescue_interval: positive_duration("worker.rescue_interval", &w.rescue_interval)?,
             shutdown_grace: duration("worker.shutdown_grace", &w.shutdown_grace)?,
             job_timeout: positive_duration("worker.job_timeout", &w.job_timeout)?,
+            job_timeout_ratio: if w.job_timeout_ratio.is_finite() && (0.0..=1000.0).contains(&w.job_timeout_ratio) {
+                w.job_timeout_ratio
+            } else {
+                return Err(invalid(
+                    "worker.job_timeout_ratio",
+                    w.job_timeout_ratio.to_string(),
+                    "must be between 0 and 1000 (seconds allowed per second of audio)",
+                ));
+            },
             fault_backoff: positive_duration("worker.fault_backoff", &w.fault_backoff)?,
         };
         if worker.id.len() > 191 {
@@ -690,8 +726,12 @@ impl RawConfig {
         if r.max_attempts == 0 {
             return Err(invalid("retry.max_attempts", "0", "must be at least 1"));
         }
+        if r.max_crashes == 0 {
+            return Err(invalid("retry.max_crashes", "0", "must be at least 1"));
+        }
         let retry = RetryConfig {
             max_attempts: r.max_attempts,
+            max_crashes: r.max_crashes,
             backoff_base: duration("retry.backoff_base", &r.backoff_base)?,
             backoff_max: duration("retry.backoff_max", &r.backoff_max)?,
         };
@@ -734,6 +774,7 @@ impl RawConfig {
             no_speech_threshold: a.no_speech_threshold,
             max_repeats: a.max_repeats as usize,
             fit_audio_ctx: a.fit_audio_ctx,
+            isolate: a.isolate,
             ..Default::default()
         });
         let models_dir = PathBuf::from(a.models_dir.trim());

@@ -9,7 +9,7 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 use callscribe::cli::{Cli, Command};
-use callscribe::config::{Config, LogFormat, RawConfig};
+use callscribe::config::{LogConfig, LogFormat, RawConfig};
 
 fn flag_overrides(cli: &Cli) -> figment::value::Dict {
     use figment::value::{Dict, Value};
@@ -40,9 +40,9 @@ fn flag_overrides(cli: &Cli) -> figment::value::Dict {
     root
 }
 
-fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::new(&cfg.log.level);
-    let json = match cfg.log.format {
+fn init_logging(log: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::new(&log.level);
+    let json = match log.format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
@@ -81,6 +81,26 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let cli = Cli::parse();
+    if let Command::AsrChild = cli.command {
+        // The worker's inference process: no configuration of its own (the worker
+        // sends it), logging as the worker's flags say.
+        let log = callscribe::config::LogConfig {
+            format: match cli.global.log_format.as_deref() {
+                Some("json") => LogFormat::Json,
+                Some("pretty") => LogFormat::Pretty,
+                _ => LogFormat::Auto,
+            },
+            level: cli.global.log_level.clone().unwrap_or_else(|| "info".into()),
+        };
+        init_logging(&log);
+        return match callscribe::asr::child::serve() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("callscribe asr-child: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let cfg = match RawConfig::load(cli.global.config.as_deref(), &flag_overrides(&cli)).and_then(|r| r.validate()) {
         Ok(c) => c,
         Err(e) => {
@@ -88,7 +108,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&cfg);
+    init_logging(&cfg.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -19,8 +19,10 @@ use crate::diarize::{self, metrics::CallMetrics, Method};
 use crate::queue::{Job, JobResults};
 use crate::storage::{Storage, StorageError};
 
-/// The stage a failure happened in, for `processing_error` and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The stage a job is in (`processing_stage`) or a failure happened in, for
+/// `processing_error` and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Stage {
     Fetch,
     Decode,
@@ -44,21 +46,40 @@ impl Stage {
 /// worth a retry that counts an attempt (`transient`), or the worker's own fault
 /// (`worker`: the storage unreachable or refusing our credentials as a whole, the
 /// temp folder unusable, the whisper model unloadable), which hands the row back
-/// without spending its attempt while the worker pauses.
+/// without spending its attempt while the worker pauses. `crashed`: the
+/// inference process died on this recording (counted in `crashes`).
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {message}", stage.as_str())]
 pub struct StageError {
     pub stage: Stage,
     pub transient: bool,
     pub worker: bool,
+    pub crashed: bool,
     pub message: String,
 }
 
 impl StageError {
     /// A failure of the row (permanent, or `transient`: worth a retry that counts).
     pub fn new(stage: Stage, transient: bool, message: String) -> Self {
-        StageError { stage, transient, worker: false, message }
+        StageError { stage, transient, worker: false, crashed: false, message }
     }
+}
+
+/// How far a job has got: the stage it is in and, once decoded, the audio's
+/// length (the job's time limit grows with it). The worker writes the stage to
+/// `processing_stage`, so that a crash can be traced to it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Progress {
+    pub stage: Option<Stage>,
+    pub audio_seconds: Option<f64>,
+}
+
+/// Where whisper runs: in a supervised child process (the default: a native
+/// crash costs a restart, not the worker), or in this process (`asr.isolate =
+/// false`, and the one-shot `transcribe` command).
+pub enum Recogniser {
+    Process(crate::asr::child::AsrProcess),
+    InProcess(WhisperEngine),
 }
 
 impl From<StorageError> for StageError {
@@ -79,7 +100,7 @@ impl From<AsrError> for StageError {
         // machine's problem, not the row's.
         let worker = matches!(e, AsrError::Model { .. } | AsrError::State(_));
         let transient = worker || matches!(e, AsrError::Aborted);
-        StageError { stage: Stage::Transcribe, transient, worker, message: e.to_string() }
+        StageError { stage: Stage::Transcribe, transient, worker, crashed: false, message: e.to_string() }
     }
 }
 
@@ -100,7 +121,7 @@ pub struct PipelineConfig {
 pub struct Pipeline {
     storage: Arc<dyn Storage>,
     config: PipelineConfig,
-    asr: Option<Arc<WhisperEngine>>,
+    asr: Option<Arc<Recogniser>>,
     analyzer: Option<Arc<crate::analyze::Analyzer>>,
     /// Held by whichever inference stage runs: with `worker.concurrency` > 1,
     /// downloads and decoding overlap, whisper and the LLM never share the cores.
@@ -159,7 +180,7 @@ impl Pipeline {
     pub fn new(
         storage: Arc<dyn Storage>,
         config: PipelineConfig,
-        asr: Option<Arc<WhisperEngine>>,
+        asr: Option<Arc<Recogniser>>,
         analyzer: Option<Arc<crate::analyze::Analyzer>>,
     ) -> Self {
         Pipeline { storage, config, asr, analyzer, inference: tokio::sync::Mutex::new(()) }
@@ -193,14 +214,27 @@ impl Pipeline {
         err
     }
 
-    /// Run every stage for `job`. Dropping the future abandons the job (the
-    /// temporary file goes with it).
-    pub async fn run(&self, job: &Job) -> Result<JobResults, StageError> {
+    /// Run every stage for `job`, telling `progress` where it is. Dropping the
+    /// future abandons the job (the temporary file goes with it, and a running
+    /// inference process is killed).
+    pub async fn run(
+        &self,
+        job: &Job,
+        progress: &tokio::sync::watch::Sender<Progress>,
+    ) -> Result<JobResults, StageError> {
+        let enter = |stage: Stage, audio_seconds: Option<f64>| {
+            progress.send_modify(|p| {
+                p.stage = Some(stage);
+                p.audio_seconds = audio_seconds.or(p.audio_seconds);
+            })
+        };
+        enter(Stage::Fetch, None);
         let tmp = tempfile::Builder::new().prefix("callscribe-").tempfile_in(&self.config.temp_dir).map_err(|e| {
             StageError {
                 stage: Stage::Fetch,
                 transient: true,
                 worker: true,
+                crashed: false,
                 message: format!("cannot create a temporary file in {}: {e}", self.config.temp_dir.display()),
             }
         })?;
@@ -222,43 +256,78 @@ impl Pipeline {
         let ext = extension(&key)
             .or_else(|| job.file_format.as_deref().map(|f| f.trim_start_matches('.').to_ascii_lowercase()));
         let max = self.config.max_duration;
-        let intake = tokio::task::spawn_blocking(in_span(move || audio::intake(&path, ext.as_deref(), max)))
-            .await
-            .map_err(|e| StageError::new(Stage::Decode, false, format!("decoder crashed: {e}")))??;
-        tracing::debug!(
-            stage = "decode",
-            seconds = t1.elapsed().as_secs_f64(),
-            audio_seconds = intake.quality.duration_seconds,
-            channels = intake.quality.channels,
-            "decoded"
-        );
-        drop(tmp);
-        let mut results = JobResults { audio: Some(intake.quality), ..Default::default() };
-        if let Some(engine) = &self.asr {
-            let t2 = Instant::now();
-            let abort = Arc::new(AtomicBool::new(false));
-            let _guard = AbortOnDrop(abort.clone());
-            let engine = engine.clone();
-            let speakers = self.config.speakers.clone();
-            let audio16k = intake.audio16k;
-            let _cores = self.inference.lock().await;
-            let (transcript, metrics) =
-                tokio::task::spawn_blocking(in_span(move || recognise(&engine, &audio16k, &speakers, &abort)))
+        let mut results = JobResults::default();
+        match self.asr.as_deref() {
+            Some(Recogniser::Process(child)) => {
+                // Decoding and whisper both run in the child: the audio never enters
+                // this process, and a native crash in either kills only the child.
+                let _cores = self.inference.lock().await;
+                let (quality, transcript, metrics) =
+                    child.run(&path, ext.as_deref(), max, job.crashes > 0, &enter).await?;
+                drop(tmp);
+                tracing::debug!(
+                    stage = "transcribe",
+                    seconds = t1.elapsed().as_secs_f64(),
+                    audio_seconds = quality.duration_seconds,
+                    segments = transcript.segments.len(),
+                    language = %transcript.language,
+                    "decoded and transcribed"
+                );
+                results.audio = Some(quality);
+                results.transcript = Some(transcript);
+                results.speaker_metrics = Some(metrics);
+                results.timings.transcribe_seconds = t1.elapsed().as_secs_f64();
+            }
+            other => {
+                enter(Stage::Decode, None);
+                let intake = tokio::task::spawn_blocking(in_span(move || audio::intake(&path, ext.as_deref(), max)))
+                    .await
+                    .map_err(|e| StageError::new(Stage::Decode, false, format!("decoder crashed: {e}")))??;
+                tracing::debug!(
+                    stage = "decode",
+                    seconds = t1.elapsed().as_secs_f64(),
+                    audio_seconds = intake.quality.duration_seconds,
+                    channels = intake.quality.channels,
+                    "decoded"
+                );
+                drop(tmp);
+                results.audio = Some(intake.quality.clone());
+                if let Some(Recogniser::InProcess(_)) = other {
+                    enter(Stage::Transcribe, Some(intake.quality.duration_seconds));
+                    let t2 = Instant::now();
+                    let abort = Arc::new(AtomicBool::new(false));
+                    let _guard = AbortOnDrop(abort.clone());
+                    let asr = self.asr.clone().expect("in-process recogniser");
+                    let speakers = self.config.speakers.clone();
+                    let audio16k = intake.audio16k;
+                    let careful = job.crashes > 0;
+                    let _cores = self.inference.lock().await;
+                    let (transcript, metrics) = tokio::task::spawn_blocking(in_span(move || {
+                        let Recogniser::InProcess(engine) = &*asr else { unreachable!("checked above") };
+                        if careful {
+                            // It crashed a worker before: no DTW alignment this time.
+                            return recognise(&engine.careful()?, &audio16k, &speakers, &abort);
+                        }
+                        recognise(engine, &audio16k, &speakers, &abort)
+                    }))
                     .await
                     .map_err(|e| StageError::new(Stage::Transcribe, false, format!("recogniser crashed: {e}")))??;
-            tracing::debug!(
-                stage = "transcribe",
-                seconds = t2.elapsed().as_secs_f64(),
-                segments = transcript.segments.len(),
-                language = %transcript.language,
-                "transcribed"
-            );
-            results.transcript = Some(transcript);
-            results.speaker_metrics = Some(metrics);
-            results.timings.transcribe_seconds = t2.elapsed().as_secs_f64();
+                    tracing::debug!(
+                        stage = "transcribe",
+                        seconds = t2.elapsed().as_secs_f64(),
+                        segments = transcript.segments.len(),
+                        language = %transcript.language,
+                        "transcribed"
+                    );
+                    results.transcript = Some(transcript);
+                    results.speaker_metrics = Some(metrics);
+                    results.timings.transcribe_seconds = t2.elapsed().as_secs_f64();
+                }
+            }
         }
         if let (Some(analyzer), Some(transcript)) = (&self.analyzer, &results.transcript) {
             // After whisper is done: the two never share the cores.
+            enter(Stage::Analyze, None);
             let t3 = Instant::now();
             let _cores = self.inference.lock().await;
             // A failed analysis never throws the transcript away: the row completes

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::{RetryConfig, WorkerConfig};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Progress, Stage};
 use crate::queue::maintenance::{Rescuer, RescuerConfig};
 use crate::queue::{Job, JobResults, Lease, Queue, QueueError};
 
@@ -158,6 +158,7 @@ impl Worker {
                 stale_after: self.config.stale_after,
                 interval: self.config.rescue_interval,
                 default_max_attempts: self.retry.max_attempts,
+                max_crashes: self.retry.max_crashes,
             },
         )
     }
@@ -320,7 +321,7 @@ enum Ran {
     Finished(Result<JobResults, crate::pipeline::StageError>),
     /// The job's task panicked (or was cancelled from outside); the message.
     Panicked(String),
-    TimedOut,
+    TimedOut(Duration),
     Cancelled,
     LeaseLost,
 }
@@ -329,8 +330,9 @@ impl JobContext {
     async fn run(mut self, job: Job) -> Outcome {
         let lease = job.lease.clone();
         let lost = CancellationToken::new();
+        let (progress, mut watch) = tokio::sync::watch::channel(Progress::default());
         let hb = tokio::spawn(
-            heartbeat(self.queue.clone(), lease.clone(), self.config.heartbeat_interval, lost.clone())
+            heartbeat(self.queue.clone(), lease.clone(), self.config.heartbeat_interval, lost.clone(), watch.clone())
                 .instrument(tracing::Span::current()),
         );
         let started = std::time::Instant::now();
@@ -341,17 +343,22 @@ impl JobContext {
         // whisper through its abort flag.
         let pipeline = self.pipeline.clone();
         let owned = job.clone();
-        let work = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
-            async move { pipeline.run(&owned).await }.instrument(tracing::Span::current()),
+        let mut work = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(
+            async move { pipeline.run(&owned, &progress).await }.instrument(tracing::Span::current()),
         ));
-        let ran = tokio::select! {
-            r = tokio::time::timeout(self.config.job_timeout, work) => match r {
-                Ok(Ok(r)) => Ran::Finished(r),
-                Ok(Err(e)) => Ran::Panicked(panic_message(e)),
-                Err(_) => Ran::TimedOut,
-            },
-            _ = self.cancel.cancelled() => Ran::Cancelled,
-            _ = lost.cancelled() => Ran::LeaseLost,
+        // The time limit grows with the audio once its length is known.
+        let ran = loop {
+            let limit = self.config.job_limit(watch.borrow_and_update().audio_seconds);
+            tokio::select! {
+                r = &mut work => break match r {
+                    Ok(r) => Ran::Finished(r),
+                    Err(e) => Ran::Panicked(panic_message(e)),
+                },
+                _ = tokio::time::sleep_until((started + limit).into()) => break Ran::TimedOut(limit),
+                Ok(()) = watch.changed() => continue,
+                _ = self.cancel.cancelled() => break Ran::Cancelled,
+                _ = lost.cancelled() => break Ran::LeaseLost,
+            }
         };
         // The heartbeat goes on until the outcome is written: a job that finished
         // while the database was away keeps its lease (and its results, in memory)
@@ -413,16 +420,17 @@ impl JobContext {
                     _ => Outcome::Abandoned,
                 }
             }
+            Ran::Finished(Err(e)) if e.crashed => self.crashed(&lease, &e, job.attempts, max_attempts).await,
             Ran::Finished(Err(e)) => self.failed(&lease, e.transient, &e.to_string(), job.attempts, max_attempts).await,
             Ran::Panicked(msg) => {
                 tracing::error!(panic = %msg, "the job panicked; counted as a failed attempt");
                 let msg = format!("the worker panicked on this recording: {msg}");
                 self.failed(&lease, true, &msg, job.attempts, max_attempts).await
             }
-            Ran::TimedOut => {
+            Ran::TimedOut(limit) => {
                 let msg = format!(
-                    "timed out after {} (worker.job_timeout)",
-                    humantime::format_duration(self.config.job_timeout)
+                    "timed out after {} (worker.job_timeout, or worker.job_timeout_ratio × the audio's length)",
+                    humantime::format_duration(Duration::from_secs(limit.as_secs()))
                 );
                 self.failed(&lease, true, &msg, job.attempts, max_attempts).await
             }
@@ -439,6 +447,32 @@ impl JobContext {
                 Outcome::LeaseLost
             }
         }
+    }
+
+    /// The inference process died on this recording: count the crash; at
+    /// `retry.max_crashes` the row is failed, naming the stage, else retried.
+    async fn crashed(
+        &self,
+        lease: &Lease,
+        e: &crate::pipeline::StageError,
+        attempt: u32,
+        max_attempts: u32,
+    ) -> Outcome {
+        tracing::error!(stage = e.stage.as_str(), error = %e.message, "the inference process crashed; restarting it");
+        let crashes = match self.write(|| self.queue.record_crash(lease)).await {
+            Some(Ok(Some(n))) => n,
+            Some(Ok(None)) => return Outcome::LeaseLost,
+            _ => return Outcome::Abandoned,
+        };
+        if crashes >= self.retry.max_crashes {
+            let msg = format!(
+                "crashed the inference process {crashes} times, last in stage {}: {}",
+                e.stage.as_str(),
+                e.message
+            );
+            return self.failed(lease, false, &msg, attempt, max_attempts).await;
+        }
+        self.failed(lease, true, &e.to_string(), attempt, max_attempts).await
     }
 
     async fn failed(&self, lease: &Lease, transient: bool, msg: &str, attempt: u32, max_attempts: u32) -> Outcome {
@@ -502,11 +536,31 @@ impl JobContext {
 /// short, so a finished job is written within seconds of the database's return.
 const WRITE_RETRY_MAX: Duration = Duration::from_secs(2);
 
-/// Refresh the lease every `every`; cancel `lost` when the row is no longer ours.
-async fn heartbeat(queue: Arc<dyn Queue>, lease: Lease, every: Duration, lost: CancellationToken) {
+/// Refresh the lease every `every`, and record each stage the job enters
+/// (`processing_stage`) as it enters it; cancel `lost` when the row is no
+/// longer ours.
+async fn heartbeat(
+    queue: Arc<dyn Queue>,
+    lease: Lease,
+    every: Duration,
+    lost: CancellationToken,
+    mut progress: tokio::sync::watch::Receiver<Progress>,
+) {
+    let mut written: Option<Stage> = None;
+    let mut watching = true;
     loop {
-        tokio::time::sleep(every).await;
-        match queue.heartbeat(&lease).await {
+        let stage = tokio::select! {
+            _ = tokio::time::sleep(every) => None,
+            changed = progress.changed(), if watching => {
+                watching = changed.is_ok();
+                progress.borrow_and_update().stage.filter(|s| Some(*s) != written)
+            }
+        };
+        let beat = match stage {
+            Some(s) => queue.set_stage(&lease, s.as_str()).await.inspect(|_| written = Some(s)),
+            None => queue.heartbeat(&lease).await,
+        };
+        match beat {
             Ok(true) => {}
             Ok(false) => {
                 lost.cancel();

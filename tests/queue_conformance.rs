@@ -99,6 +99,7 @@ async fn killed_worker_process_is_rescued(kind: Kind) {
             stale_after: Duration::from_secs(1),
             interval: Duration::from_secs(1),
             default_max_attempts: 5,
+            max_crashes: 100,
         },
     );
     assert_eq!(rescuer.run_once().await.unwrap().requeued, 0, "a fresh heartbeat is not stale");
@@ -107,7 +108,8 @@ async fn killed_worker_process_is_rescued(kind: Kind) {
     assert_eq!((counts.requeued, counts.failed), (1, 0));
     let r = row(q.as_ref(), id).await;
     assert_eq!(r.status, "pending");
-    assert!(r.processing_error.as_deref().unwrap().contains("victim stopped heartbeating"), "{r:?}");
+    // The stage it was in is named (`claimed` or `fetch`: the download never ended).
+    assert!(r.processing_error.as_deref().unwrap().contains("victim stopped heartbeating in stage "), "{r:?}");
 
     let (code, out, err) = env.cli(&["run", "--drain", "--worker-id", "rescuer"]);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -129,7 +131,7 @@ async fn fencing_stops_a_worker_that_lost_its_lease(kind: Kind) {
     assert!(q.claim("B", 1).await.unwrap().is_empty(), "a held row is not claimable");
     assert!(q.heartbeat(&a.lease).await.unwrap());
     tokio::time::sleep(Duration::from_millis(30)).await;
-    assert_eq!(q.rescue_stale(Duration::from_millis(10), 5).await.unwrap().requeued, 1);
+    assert_eq!(q.rescue_stale(Duration::from_millis(10), 5, 100).await.unwrap().requeued, 1);
     let b = q.claim("B", 1).await.unwrap().pop().unwrap();
     assert_eq!((b.id, b.attempts), (id, 2));
 
@@ -332,13 +334,48 @@ async fn rescue_fails_when_attempts_are_spent(kind: Kind) {
         let j = q.claim("dies", 1).await.unwrap().pop().expect("claimable");
         assert_eq!(j.attempts, attempt);
         tokio::time::sleep(Duration::from_millis(30)).await;
-        let c = q.rescue_stale(Duration::from_millis(10), 2).await.unwrap();
+        let c = q.rescue_stale(Duration::from_millis(10), 2, 100).await.unwrap();
         let expect = if attempt < 2 { (1, 0) } else { (0, 1) };
         assert_eq!((c.requeued, c.failed), expect);
     }
     let r = row(q.as_ref(), id).await;
     assert_eq!(r.status, "failed");
     assert!(r.processing_error.unwrap().contains("attempt 2 of 2"));
+}
+
+/// A recording that kills every worker taking it (a native crash in whisper or
+/// a decoder) is failed after `max_crashes` rescues, naming the stage its
+/// holders were in, although attempts are left; a reprocess by the app starts
+/// the count again.
+async fn rescue_fails_a_row_that_keeps_crashing_its_workers(kind: Kind) {
+    let env = Env::new(kind, &format!("crashes_{kind:?}")).await;
+    let q = env.queue().await;
+    let id = q.enqueue(&NewRecording { r2_path: "poison.wav".into(), ..Default::default() }).await.unwrap();
+    for crash in 1..=2u32 {
+        let j = q.claim("w", 1).await.unwrap().pop().expect("claimable");
+        assert!(q.set_stage(&j.lease, "decode").await.unwrap());
+        assert!(q.set_stage(&j.lease, "transcribe").await.unwrap());
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let c = q.rescue_stale(Duration::from_millis(10), 5, 2).await.unwrap();
+        let r = row(q.as_ref(), id).await;
+        let msg = r.processing_error.clone().unwrap();
+        if crash == 1 {
+            assert_eq!((c.requeued, c.failed, r.status.as_str()), (1, 0, "pending"), "{r:?}");
+            assert!(msg.contains("stopped heartbeating in stage transcribe"), "{msg}");
+        } else {
+            assert_eq!((c.requeued, c.failed, r.status.as_str()), (0, 1, "failed"), "{r:?}");
+            assert!(msg.contains("crashed or stalled its worker 2 time(s), last in stage transcribe"), "{msg}");
+            assert!(msg.contains("attempt 2 of 5"), "attempts were left: {msg}");
+        }
+    }
+    // A crash the holder counts itself (its inference process died).
+    assert_eq!(q.reprocess(&callscribe::queue::Selector::Id(id)).await.unwrap(), 1);
+    let j = q.claim("w", 1).await.unwrap().pop().expect("claimable after reprocess");
+    assert_eq!(q.record_crash(&j.lease).await.unwrap(), Some(1), "the count starts again");
+    assert_eq!(q.record_crash(&j.lease).await.unwrap(), Some(2));
+    let stranger = callscribe::queue::Lease { token: "not-the-token".into(), ..j.lease.clone() };
+    assert_eq!(q.record_crash(&stranger).await.unwrap(), None, "fenced");
+    assert!(!q.set_stage(&stranger, "analyze").await.unwrap(), "fenced");
 }
 
 /// Another worker is mid-claim, holding one row locked: a claim beside it still
@@ -515,7 +552,7 @@ async fn twin_worker_ids_are_fenced(kind: Kind) {
     let id = q.enqueue(&NewRecording { r2_path: "a.wav".into(), ..Default::default() }).await.unwrap();
     let first = q.claim("host:1", 1).await.unwrap().remove(0);
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(q.rescue_stale(Duration::ZERO, 5).await.unwrap().requeued, 1);
+    assert_eq!(q.rescue_stale(Duration::ZERO, 5, 100).await.unwrap().requeued, 1);
     assert_eq!(q.reprocess(&callscribe::queue::Selector::Id(id)).await.unwrap(), 1);
     let twin = q.claim("host:1", 1).await.unwrap().remove(0);
     assert_eq!((twin.lease.worker_id.as_str(), twin.attempts), ("host:1", first.attempts), "same id, same attempt");
@@ -565,6 +602,10 @@ macro_rules! conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn admin_commands() {
                 super::admin_commands($kind).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn rescue_fails_a_row_that_keeps_crashing_its_workers() {
+                super::rescue_fails_a_row_that_keeps_crashing_its_workers($kind).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn rescue_fails_when_attempts_are_spent() {

@@ -547,3 +547,75 @@ fn poison_samples_and_extra_channels_are_survived() {
         assert!(speakers.len() <= 2, "{name}: {speakers:?}");
     }
 }
+
+/// The `asr-child` process of worker `parent` (the worker's inference process).
+fn inference_child_of(parent: u32) -> Option<i32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // pid (comm) state ppid …: the comm may hold spaces, so read after the last ')'.
+        let ppid = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(1)).and_then(|p| p.parse().ok());
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if ppid == Some(parent) && String::from_utf8_lossy(&cmdline).contains("asr-child") {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// A native crash in the inference process (whisper.cpp's DTW assertion or a
+/// segfault, here SIGABRT and SIGSEGV sent to it mid-transcription) costs a
+/// restart of that process, never the worker: the row is retried, and after
+/// `retry.max_crashes` crashes it is failed with the stage and the signal named,
+/// although attempts were left; the next row completes on the same worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // see end_to_end
+async fn a_crash_of_the_inference_process_costs_a_restart_not_the_worker() {
+    let _serial = serial();
+    let env = Env::new(Kind::Sqlite, "asr_crash").await;
+    let q = env.queue().await;
+    let line = speak("en-us", &script_text(None), env.dir.path());
+    let long: Vec<f32> = line.iter().cycle().take(16000 * 120).copied().collect();
+    write_mono_16k(&long, &env.recordings().join("poison.wav"));
+    write_mono_16k(&line, &env.recordings().join("good.wav"));
+    use callscribe::queue::NewRecording;
+    let poison =
+        q.enqueue(&NewRecording { r2_path: "poison.wav".into(), priority: 10, ..Default::default() }).await.unwrap();
+    let good = q.enqueue(&NewRecording { r2_path: "good.wav".into(), ..Default::default() }).await.unwrap();
+    let model = model("tiny.en");
+    let mut worker = env.spawn(
+        &["run"],
+        &[
+            ("CALLSCRIBE_ASR__ENABLED", "true"),
+            ("CALLSCRIBE_ASR__MODEL", model.to_str().unwrap()),
+            ("CALLSCRIBE_ASR__THREADS", "2"),
+            ("CALLSCRIBE_RETRY__MAX_CRASHES", "2"),
+            ("CALLSCRIBE_RETRY__BACKOFF_BASE", "200ms"),
+            ("CALLSCRIBE_RETRY__BACKOFF_MAX", "400ms"),
+            ("CALLSCRIBE_WORKER__POLL_INTERVAL", "100ms"),
+            ("CALLSCRIBE_WORKER__IDLE_MAX_INTERVAL", "200ms"),
+        ],
+    );
+    let worker_pid = worker.id();
+    for (crash, sig) in [(1, libc::SIGABRT), (2, libc::SIGSEGV)] {
+        wait_for(q.as_ref(), poison, Duration::from_secs(60), "in whisper", |r| {
+            r.status == "processing" && r.stage.as_deref() == Some("transcribe") && r.crashes == crash - 1
+        })
+        .await;
+        let child = inference_child_of(worker_pid).expect("the worker runs an inference process");
+        // SAFETY: a signal to a process this test's worker started.
+        assert_eq!(unsafe { libc::kill(child, sig) }, 0);
+        assert!(worker.try_wait().unwrap().is_none(), "the worker survives crash {crash}");
+    }
+    let r = wait_for(q.as_ref(), poison, Duration::from_secs(60), "failed", |r| r.status == "failed").await;
+    let msg = r.processing_error.clone().unwrap();
+    assert!(msg.contains("crashed the inference process 2 times, last in stage transcribe"), "{msg}");
+    assert!(msg.contains("SIGSEGV"), "{msg}");
+    assert_eq!((r.attempts, r.crashes), (2, 2), "attempts were left (5); crashes ended it: {r:?}");
+    let r = wait_for(q.as_ref(), good, Duration::from_secs(120), "completed", |r| r.status == "completed").await;
+    assert_eq!(r.attempts, 1, "{r:?}");
+    assert!(q.results(good).await.unwrap().transcript.unwrap().full_transcript.to_lowercase().contains("friday"));
+    assert!(worker.try_wait().unwrap().is_none(), "the worker is still running");
+    common::signal(&worker, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut worker, Duration::from_secs(15)), Some(0));
+}

@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS ai_call_recordings (
     worker_id               VARCHAR(191) NULL,
     heartbeat_at            TIMESTAMP(6) NULL DEFAULT NULL,
     lease_token             VARCHAR(36) NULL,
+    processing_stage        VARCHAR(16) NULL,
+    crashes                 INTEGER NOT NULL DEFAULT 0,
     KEY ai_call_recordings_apex_id_index (apex_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 

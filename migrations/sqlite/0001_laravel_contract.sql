@@ -24,7 +24,9 @@ CREATE TABLE IF NOT EXISTS ai_call_recordings (
     available_at            DATETIME NULL,
     worker_id               VARCHAR(191) NULL,
     heartbeat_at            DATETIME NULL,
-    lease_token             VARCHAR(36) NULL
+    lease_token             VARCHAR(36) NULL,
+    processing_stage        VARCHAR(16) NULL,
+    crashes                 INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS ai_call_recordings_apex_id_index ON ai_call_recordings (apex_id);
 

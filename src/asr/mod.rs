@@ -3,6 +3,7 @@
 //! transcription yields and the clean-up applied to it: voice-activity windows
 //! in, no-speech segments and repetition loops out.
 
+pub mod child;
 pub mod whisper;
 
 use serde::{Deserialize, Serialize};

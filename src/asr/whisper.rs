@@ -32,7 +32,7 @@ pub enum AsrError {
 }
 
 /// Recogniser settings (config section `[asr]`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AsrConfig {
     pub model: PathBuf,
     pub threads: usize,
@@ -56,6 +56,13 @@ pub struct AsrConfig {
     /// Shrink the encoder's context to each window's length (faster; whisper was
     /// trained on 30 s contexts, so off by default).
     pub fit_audio_ctx: bool,
+    /// Decode and transcribe in a supervised child process (the worker's default).
+    pub isolate: bool,
+    /// Token times from cross-attention alignment (DTW) where the model has a
+    /// preset. Off for the careful retry of a recording that crashed whisper:
+    /// whisper.cpp's DTW aborts the process on some inputs (a segment under
+    /// 0.16 s, e.g. noise), and its own timestamp tokens need no alignment.
+    pub dtw: bool,
 }
 
 impl Default for AsrConfig {
@@ -73,6 +80,8 @@ impl Default for AsrConfig {
             window_seconds: 28.0,
             use_gpu: cfg!(feature = "cuda"),
             fit_audio_ctx: false,
+            isolate: true,
+            dtw: true,
         }
     }
 }
@@ -117,7 +126,7 @@ impl WhisperEngine {
         };
         let mut params = WhisperContextParameters::default();
         params.use_gpu(config.use_gpu);
-        if let Some(model_preset) = preset {
+        if let Some(model_preset) = preset.filter(|_| config.dtw) {
             // Token times from cross-attention alignment (DTW) where the model has a preset.
             params.dtw_parameters(DtwParameters { mode: DtwMode::ModelPreset { model_preset }, ..Default::default() });
         }
@@ -133,6 +142,12 @@ impl WhisperEngine {
 
     pub fn config(&self) -> &AsrConfig {
         &self.config
+    }
+
+    /// The same model without DTW alignment, for a recording that crashed the
+    /// process before (loaded per use: whisper.cpp keeps DTW per context).
+    pub fn careful(&self) -> Result<WhisperEngine, AsrError> {
+        WhisperEngine::load(AsrConfig { dtw: false, ..self.config.clone() })
     }
 
     /// Transcribe one channel of 16 kHz audio. Silence is skipped: the voiced

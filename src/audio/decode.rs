@@ -33,6 +33,36 @@ pub fn decode_file(path: &Path, ext: Option<&str>, max_duration: Duration) -> Re
 const MAX_CONSECUTIVE_BAD: u64 = 64;
 
 /// [`decode_file`], also returning how many damaged packets were skipped.
+pub fn decode_counted(path: &Path, ext: Option<&str>, max_duration: Duration) -> Result<(Audio, u64), AudioError> {
+    let mut channels: Vec<Vec<f32>> = Vec::new();
+    let d = decode_stream(path, ext, max_duration, &mut |_, planes| {
+        if channels.is_empty() {
+            channels = vec![Vec::new(); planes.len()];
+        }
+        for (c, p) in channels.iter_mut().zip(planes) {
+            c.extend_from_slice(p);
+        }
+        Ok(())
+    })?;
+    Ok((Audio { sample_rate: d.sample_rate, channels }, d.skipped_packets))
+}
+
+/// What [`decode_stream`] found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decoded {
+    pub sample_rate: u32,
+    pub channels: usize,
+    pub frames: u64,
+    pub skipped_packets: u64,
+}
+
+/// The most frames handed to the sink at once by the GSM path.
+const GSM_PIECE: usize = 8000;
+
+/// Decode the file at `path`, handing the samples to `sink` as they come
+/// (planar channels of equal length, at the file's own rate, one packet at a
+/// time, with the sample rate), so that no copy of the whole recording at its
+/// own rate is made. The rate and the channel count are the same for every call.
 ///
 /// The rule for damage in the middle of a file: a packet that cannot be read or
 /// decoded is skipped and counted, and decoding goes on with the next one (the
@@ -41,7 +71,12 @@ const MAX_CONSECUTIVE_BAD: u64 = 64;
 /// are damaged. The count is stored with the audio figures
 /// (`audio_quality.skipped_packets`), so a call with gaps is never mistaken for a
 /// whole one, and never cut short silently at the first bad packet.
-pub fn decode_counted(path: &Path, ext: Option<&str>, max_duration: Duration) -> Result<(Audio, u64), AudioError> {
+pub fn decode_stream(
+    path: &Path,
+    ext: Option<&str>,
+    max_duration: Duration,
+    sink: &mut dyn FnMut(u32, &[&[f32]]) -> Result<(), AudioError>,
+) -> Result<Decoded, AudioError> {
     let mut file = File::open(path).map_err(|e| AudioError::Io(e.to_string()))?;
     let len = file.metadata().map_err(|e| AudioError::Io(e.to_string()))?.len();
     if len == 0 {
@@ -56,7 +91,17 @@ pub fn decode_counted(path: &Path, ext: Option<&str>, max_duration: Duration) ->
     }
     drop(file);
     if let Some(audio) = decode_gsm(path, ext, &head[..n], max_duration)? {
-        return Ok((audio, 0));
+        // GSM frames are decoded whole (8 kHz mono: 115 MB an hour), then streamed.
+        let samples = &audio.channels[0];
+        for piece in samples.chunks(GSM_PIECE) {
+            sink(audio.sample_rate, &[piece])?;
+        }
+        return Ok(Decoded {
+            sample_rate: audio.sample_rate,
+            channels: 1,
+            frames: samples.len() as u64,
+            skipped_packets: 0,
+        });
     }
 
     let file = File::open(path).map_err(|e| AudioError::Io(e.to_string()))?;
@@ -108,7 +153,9 @@ pub fn decode_counted(path: &Path, ext: Option<&str>, max_duration: Duration) ->
         .map_err(|e| AudioError::Unsupported(format!("no decoder for this codec: {e}")))?;
 
     let max_frames = (max_duration.as_secs_f64() * sample_rate as f64) as u64;
-    let mut channels: Vec<Vec<f32>> = Vec::new();
+    let mut n_channels: Option<usize> = None;
+    let mut planar: Vec<Vec<f32>> = Vec::new();
+    let mut frames_total = 0u64;
     let mut packets = 0u64;
     let mut bad_packets = 0u64;
     let mut consecutive_bad = 0u64;
@@ -146,10 +193,15 @@ pub fn decode_counted(path: &Path, ext: Option<&str>, max_duration: Duration) ->
                 if n_ch == 0 {
                     continue;
                 }
-                if channels.is_empty() {
-                    channels = vec![Vec::new(); n_ch];
-                } else if channels.len() != n_ch {
-                    return Err(AudioError::Corrupt("the channel count changes mid-stream".into()));
+                match n_channels {
+                    None => {
+                        n_channels = Some(n_ch);
+                        planar = vec![Vec::new(); n_ch];
+                    }
+                    Some(c) if c != n_ch => {
+                        return Err(AudioError::Corrupt("the channel count changes mid-stream".into()));
+                    }
+                    Some(_) => {}
                 }
                 let frames = buf.frames();
                 let needed = buf.capacity() as u64;
@@ -159,15 +211,19 @@ pub fn decode_counted(path: &Path, ext: Option<&str>, max_duration: Duration) ->
                 };
                 sb.copy_interleaved_ref(buf);
                 let samples = &sb.samples()[..frames * n_ch];
-                for (i, s) in samples.iter().enumerate() {
-                    channels[i % n_ch].push(*s);
+                for (ch, plane) in planar.iter_mut().enumerate() {
+                    plane.clear();
+                    plane.extend(samples.iter().skip(ch).step_by(n_ch));
                 }
-                if channels[0].len() as u64 > max_frames {
+                frames_total += frames as u64;
+                if frames_total > max_frames {
                     return Err(AudioError::TooLong {
-                        seconds: channels[0].len() as f64 / sample_rate as f64,
+                        seconds: frames_total as f64 / sample_rate as f64,
                         max: max_duration.as_secs_f64(),
                     });
                 }
+                let planes: Vec<&[f32]> = planar.iter().map(|p| p.as_slice()).collect();
+                sink(sample_rate, &planes)?;
             }
             Err(SymError::DecodeError(_)) | Err(SymError::IoError(_)) => {
                 bad_packets += 1;
@@ -176,7 +232,7 @@ pub fn decode_counted(path: &Path, ext: Option<&str>, max_duration: Duration) ->
         }
     }
 
-    let frames = channels.first().map_or(0, |c| c.len());
+    let frames = frames_total as usize;
     if packets > 0 && bad_packets * 2 > packets {
         return Err(AudioError::Corrupt(format!(
             "{bad_packets} of {packets} packets could not be decoded: the file is damaged or not audio"
@@ -211,7 +267,7 @@ pub fn decode_counted(path: &Path, ext: Option<&str>, max_duration: Duration) ->
     if bad_packets > 0 {
         tracing::warn!(skipped = bad_packets, packets, "damaged packets skipped");
     }
-    Ok((Audio { sample_rate, channels }, bad_packets))
+    Ok(Decoded { sample_rate, channels: n_channels.unwrap_or(0), frames: frames_total, skipped_packets: bad_packets })
 }
 
 /// GSM 06.10, which symphonia cannot decode: a WAV whose format tag is

@@ -100,22 +100,59 @@ pub fn sanitize(channels: &mut [Vec<f32>]) -> usize {
 }
 
 /// Decode, measure and resample the file at `path` (blocking; run it off the
-/// async runtime).
+/// async runtime), in one pass as the decoder yields each packet: the first two
+/// channels are kept, poison samples made safe, the quality figures measured at
+/// the file's own rate and the audio resampled to 16 kHz. What is kept is the
+/// 16 kHz audio alone (64 KB a second per channel), never a copy at the file's
+/// rate; at 16 kHz already, the samples are taken as they are.
 pub fn intake(path: &Path, ext: Option<&str>, max_duration: Duration) -> Result<Intake, AudioError> {
-    let (mut audio, skipped_packets) = decode::decode_counted(path, ext, max_duration)?;
-    if audio.channels.len() > MAX_CHANNELS {
+    struct Sink {
+        meter: quality::Meter,
+        stream: resample::Stream,
+        kept: Vec<Vec<f32>>,
+        changed: usize,
+    }
+    let mut sink: Option<Sink> = None;
+    let mut rate = 0u32;
+    let mut extra_channels = 0usize;
+    // The rate and channels are known with the first packet: the sink is built then.
+    let decoded = decode::decode_stream(path, ext, max_duration, &mut |r, planes| {
+        let s = match &mut sink {
+            Some(s) => s,
+            None => {
+                rate = r;
+                let keep = planes.len().min(MAX_CHANNELS);
+                extra_channels = planes.len() - keep;
+                sink.insert(Sink {
+                    meter: quality::Meter::new(r, keep),
+                    stream: resample::Stream::new(r, TARGET_RATE, keep)?,
+                    kept: vec![Vec::new(); keep],
+                    changed: 0,
+                })
+            }
+        };
+        for (dst, src) in s.kept.iter_mut().zip(planes) {
+            dst.clear();
+            dst.extend_from_slice(src);
+        }
+        s.changed += sanitize(&mut s.kept);
+        let planes: Vec<&[f32]> = s.kept.iter().map(|k| k.as_slice()).collect();
+        s.meter.push(&planes);
+        s.stream.push(&planes)
+    })?;
+    let Some(s) = sink else { return Err(AudioError::NoSamples) };
+    if extra_channels > 0 {
         tracing::warn!(
-            channels = audio.channels.len(),
+            channels = decoded.channels,
             kept = MAX_CHANNELS,
             "more channels than a call has; keeping the first two"
         );
-        audio.channels.truncate(MAX_CHANNELS);
     }
-    let changed = sanitize(&mut audio.channels);
-    if changed > 0 {
-        tracing::warn!(samples = changed, "non-finite or out-of-range samples replaced");
+    if s.changed > 0 {
+        tracing::warn!(samples = s.changed, "non-finite or out-of-range samples replaced");
     }
-    let quality = AudioQuality { skipped_packets, ..quality::measure(&audio.channels, audio.sample_rate) };
-    let channels = resample::resample(&audio.channels, audio.sample_rate, TARGET_RATE)?;
+    let quality = AudioQuality { skipped_packets: decoded.skipped_packets, ..s.meter.finish() };
+    debug_assert_eq!(quality.sample_rate, rate);
+    let channels = s.stream.finish()?;
     Ok(Intake { audio16k: Audio { sample_rate: TARGET_RATE, channels }, quality })
 }

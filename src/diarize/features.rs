@@ -112,12 +112,19 @@ pub fn describe(samples: &[f32], rate: u32, region: &Region) -> Vec<f64> {
     })
 }
 
+/// Seeds tried by [`two_means`].
+pub const MAX_SEEDS: usize = 32;
+
 /// Split `points` into two clusters (labels 0/1), each point weighted (e.g. by
 /// its duration). Dimensions are standardised; pitch (the last) is weighted
 /// up; a piece without pitch takes the mean. Every point is tried as the seed
 /// of one cluster (the farthest point from it seeds the other) and the split
 /// with the smallest weighted within-cluster spread wins: deterministic, and not
 /// fooled by one odd piece.
+///
+/// Bounded work: at most [`MAX_SEEDS`] seeds, spread evenly over the call, so
+/// the cost is `MAX_SEEDS · 50 · n · d`, linear in the number of pieces (every
+/// point as a seed was quadratic: a 4-hour call's ~4,800 pieces took minutes).
 pub fn two_means(points: &[Vec<f64>], weights: &[f64]) -> Vec<usize> {
     let n = points.len();
     if n < 2 {
@@ -141,7 +148,8 @@ pub fn two_means(points: &[Vec<f64>], weights: &[f64]) -> Vec<usize> {
     }
     let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>();
     let mut best: (f64, Vec<usize>) = (f64::MAX, vec![0; n]);
-    for a in 0..n {
+    let seeds = n.min(MAX_SEEDS);
+    for a in (0..seeds).map(|k| k * n / seeds) {
         let b = (0..n).max_by(|&i, &k| dist(&x[i], &x[a]).total_cmp(&dist(&x[k], &x[a]))).unwrap();
         let mut c = [x[a].clone(), x[b].clone()];
         let mut labels = vec![0usize; n];

@@ -15,11 +15,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::asr::Segment;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SpeakerMetrics {
     pub talk_seconds: f64,
     pub talk_share: f64,
@@ -30,7 +30,7 @@ pub struct SpeakerMetrics {
     pub longest_monologue_seconds: f64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallMetrics {
     pub speakers: BTreeMap<String, SpeakerMetrics>,
     pub duration_seconds: f64,

@@ -111,22 +111,17 @@ pub fn by_clustering(samples: &[f32], rate: u32, segments: &mut Vec<Segment>) {
     if labels.first() == Some(&1) {
         labels.iter_mut().for_each(|l| *l = 1 - *l);
     }
+    // The piece containing t, else the nearest one (pieces are in time order and
+    // do not overlap: a binary search, not a scan per word).
     let speaker_at = |t: f64| -> usize {
-        // The piece containing t, else the nearest one.
-        let mut best = (f64::MAX, 0usize);
-        for (p, &l) in pieces.iter().zip(&labels) {
-            let d = if t < p.start {
-                p.start - t
-            } else if t > p.end {
-                t - p.end
-            } else {
-                0.0
-            };
-            if d < best.0 {
-                best = (d, l);
-            }
-        }
-        best.1
+        let i = pieces.partition_point(|p| p.end < t);
+        let gap = |p: &Region| if t < p.start { p.start - t } else { (t - p.end).max(0.0) };
+        let candidates = [i.checked_sub(1), Some(i).filter(|&i| i < pieces.len())];
+        candidates
+            .into_iter()
+            .flatten()
+            .min_by(|&a, &b| gap(&pieces[a]).total_cmp(&gap(&pieces[b])))
+            .map_or(0, |k| labels[k])
     };
     let mut out = Vec::with_capacity(segments.len());
     for s in segments.drain(..) {

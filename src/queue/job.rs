@@ -82,6 +82,9 @@ pub struct Job {
     pub attempts: u32,
     /// The row's own limit, or the configured default when the row has none.
     pub max_attempts: Option<u32>,
+    /// Times this row's processing died before (see `retry.max_crashes`): a row
+    /// that crashed the inference process is transcribed the careful way.
+    pub crashes: u32,
     pub lease: Lease,
 }
 

@@ -19,6 +19,8 @@ pub struct RescuerConfig {
     pub interval: Duration,
     /// Attempts allowed for rows that carry no `max_attempts` of their own.
     pub default_max_attempts: u32,
+    /// Crashes (stale heartbeats) after which a row is failed.
+    pub max_crashes: u32,
 }
 
 pub struct Rescuer {
@@ -33,7 +35,10 @@ impl Rescuer {
 
     /// One pass: what it requeued and what it failed.
     pub async fn run_once(&self) -> Result<RescueCounts, QueueError> {
-        let counts = self.queue.rescue_stale(self.config.stale_after, self.config.default_max_attempts).await?;
+        let counts = self
+            .queue
+            .rescue_stale(self.config.stale_after, self.config.default_max_attempts, self.config.max_crashes)
+            .await?;
         if counts.requeued > 0 || counts.failed > 0 {
             tracing::warn!(requeued = counts.requeued, failed = counts.failed, "rescued rows with a stale heartbeat");
         }

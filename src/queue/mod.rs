@@ -98,6 +98,9 @@ pub struct RecordingView {
     pub deleted: bool,
     /// Number of `ai_call_analysis` rows for this recording (0 or 1).
     pub analyses: i64,
+    /// `processing_stage`: where its holder is (or was when it died).
+    pub stage: Option<String>,
+    pub crashes: i64,
 }
 
 /// A recording's stored results, as the Laravel app would read them.
@@ -243,8 +246,22 @@ pub trait Queue: Send + Sync {
     async fn defer(&self, lease: &Lease, reason: &str, delay: Duration) -> Result<bool, QueueError>;
 
     /// Rows `processing` whose heartbeat is older than `stale_after`: back to
-    /// `pending`, or `failed` when their attempts are spent.
-    async fn rescue_stale(&self, stale_after: Duration, default_max_attempts: u32) -> Result<RescueCounts, QueueError>;
+    /// `pending` with one more crash counted, or `failed` when their attempts or
+    /// crashes are spent.
+    async fn rescue_stale(
+        &self,
+        stale_after: Duration,
+        default_max_attempts: u32,
+        max_crashes: u32,
+    ) -> Result<RescueCounts, QueueError>;
+
+    /// Record the stage the holder has entered (`processing_stage`, with a
+    /// heartbeat); `false` when the row is no longer held by this lease.
+    async fn set_stage(&self, lease: &Lease, stage: &str) -> Result<bool, QueueError>;
+
+    /// Count one crash of this row's processing (the inference process died on
+    /// it); returns the row's crash count, `None` when the lease is lost.
+    async fn record_crash(&self, lease: &Lease) -> Result<Option<u32>, QueueError>;
 
     /// `failed` rows (or the one with `id`) back to `pending` with fresh attempts.
     async fn requeue_failed(&self, id: Option<i64>) -> Result<u64, QueueError>;
@@ -404,6 +421,11 @@ impl Dialect {
 pub(crate) const NEXT_ATTEMPT: &str =
     "CASE WHEN processing_started_at IS NULL AND processing_error IS NULL THEN 1 ELSE attempts + 1 END";
 
+/// `crashes` at a claim, read before the claim changes `processing_started_at`:
+/// 0 on a row the app set back to `pending` (as [`NEXT_ATTEMPT`] tells), else kept.
+pub(crate) const CRASHES_AT_CLAIM: &str =
+    "CASE WHEN processing_started_at IS NULL AND processing_error IS NULL THEN 0 ELSE crashes END";
+
 /// The rows a claim may take: `queued` (the app's priority reprocess) or
 /// `pending`, not soft-deleted, whose retry time has come.
 pub(crate) fn claimable(d: Dialect) -> String {
@@ -444,6 +466,24 @@ pub(crate) mod sql {
 
     pub fn heartbeat(d: Dialect, lease: &Lease) -> (String, Vec<Val>) {
         set_held(d, &format!("heartbeat_at = {}", d.now()), vec![], lease)
+    }
+
+    /// The stage the holder has entered (also a heartbeat).
+    pub fn stage(d: Dialect, lease: &Lease, stage: &str) -> (String, Vec<Val>) {
+        let set = format!("heartbeat_at = {}, processing_stage = {}", d.now(), d.p(1));
+        set_held(d, &set, vec![Val::Text(Some(stage.to_string()))], lease)
+    }
+
+    /// One more crash of the row's processing, counted by its holder.
+    pub fn crash(d: Dialect, lease: &Lease) -> (String, Vec<Val>) {
+        set_held(d, "crashes = crashes + 1", vec![], lease)
+    }
+
+    pub fn crashes(d: Dialect, id: i64) -> (String, Vec<Val>) {
+        (
+            format!("SELECT {} FROM {} WHERE id = {}", d.int("crashes"), schema::RECORDINGS, d.p(1)),
+            vec![Val::Int(Some(id))],
+        )
     }
 
     pub fn retry(d: Dialect, lease: &Lease, error: &str, delay: Duration) -> (String, Vec<Val>) {
@@ -491,9 +531,11 @@ pub(crate) mod sql {
         set_held(d, &set, vec![Val::Text(Some(clip_error(&reason))), d.span(delay, true)], lease)
     }
 
-    /// The two rescuer statements: fail the rows whose attempts are spent, then
-    /// requeue the rest.
-    pub fn rescue(d: Dialect, stale_after: Duration, default_max: u32) -> [(String, Vec<Val>); 2] {
+    /// The two rescuer statements: fail the rows whose attempts or crashes are
+    /// spent, then requeue the rest. A rescued row counts a crash (its worker died
+    /// or hung in `processing_stage`): a recording that kills every worker that
+    /// takes it is failed after `max_crashes`, naming the stage.
+    pub fn rescue(d: Dialect, stale_after: Duration, default_max: u32, max_crashes: u32) -> [(String, Vec<Val>); 2] {
         let stale = |n: usize| {
             format!(
                 "processing_status = 'processing' \
@@ -501,44 +543,58 @@ pub(crate) mod sql {
                 d.shifted(n, false)
             )
         };
-        let max = d.p(1);
         let attempts_text = d.text("attempts");
-        let max_text = d.text(&format!("COALESCE(max_attempts, {max})"));
+        let crashes_text = d.text("crashes + 1");
+        let max_text = d.text(&format!("COALESCE(max_attempts, {})", d.p(1)));
+        let worker = "COALESCE(worker_id, '?')";
+        let stage = "COALESCE(processing_stage, '?')";
+        // `processing_error` is assigned before `crashes` (MySQL assigns left to
+        // right), so both dialects read the old count there.
         let failed = format!(
             "UPDATE {} SET processing_status = 'failed', heartbeat_at = NULL, processing_completed_at = {now}, \
-                 updated_at = {now}, processing_error = {msg} \
-             WHERE {stale} AND attempts >= COALESCE(max_attempts, {max2})",
+                 updated_at = {now}, processing_error = {msg}, crashes = crashes + 1 \
+             WHERE {stale} AND (attempts >= COALESCE(max_attempts, {max2}) OR crashes + 1 >= {maxc})",
             schema::RECORDINGS,
             now = d.now(),
             msg = d.concat(&[
-                "'abandoned: worker '",
-                "COALESCE(worker_id, '?')",
+                "'abandoned: the recording crashed or stalled its worker '",
+                &crashes_text,
+                "' time(s), last in stage '",
+                stage,
+                "' (worker '",
+                worker,
                 "' stopped heartbeating during attempt '",
                 &attempts_text,
                 "' of '",
-                &max_text
+                &max_text,
+                "')'"
             ]),
             stale = stale(2),
             max2 = d.p(3),
+            maxc = d.p(4),
         );
         let requeued = format!(
             "UPDATE {} SET processing_status = 'pending', heartbeat_at = NULL, available_at = {now}, \
-                 updated_at = {now}, processing_error = {msg} \
-             WHERE {stale} AND attempts < COALESCE(max_attempts, {max})",
+                 updated_at = {now}, processing_error = {msg}, crashes = crashes + 1 \
+             WHERE {stale} AND attempts < COALESCE(max_attempts, {max}) AND crashes + 1 < {maxc}",
             schema::RECORDINGS,
             now = d.now(),
             msg = d.concat(&[
                 "'rescued: worker '",
-                "COALESCE(worker_id, '?')",
-                "' stopped heartbeating during attempt '",
+                worker,
+                "' stopped heartbeating in stage '",
+                stage,
+                "' during attempt '",
                 &attempts_text
             ]),
             stale = stale(1),
             max = d.p(2),
+            maxc = d.p(3),
         );
         let m = Val::Int(Some(default_max as i64));
+        let c = Val::Int(Some(max_crashes as i64));
         let span = d.span(stale_after, false);
-        [(failed, vec![m.clone(), span.clone(), m.clone()]), (requeued, vec![span, m])]
+        [(failed, vec![m.clone(), span.clone(), m.clone(), c.clone()]), (requeued, vec![span, m, c])]
     }
 
     pub fn requeue_failed(d: Dialect, id: Option<i64>) -> (String, Vec<Val>) {
@@ -548,7 +604,7 @@ pub(crate) mod sql {
         };
         (
             format!(
-                "UPDATE {} SET processing_status = 'pending', attempts = 0, available_at = NULL, \
+                "UPDATE {} SET processing_status = 'pending', attempts = 0, crashes = 0, available_at = NULL, \
                      processing_error = NULL, processing_completed_at = NULL, updated_at = {} \
                  WHERE processing_status = 'failed' AND deleted_at IS NULL{cond}",
                 schema::RECORDINGS,
@@ -565,7 +621,7 @@ pub(crate) mod sql {
         };
         (
             format!(
-                "UPDATE {} SET processing_status = 'pending', attempts = 0, available_at = NULL, \
+                "UPDATE {} SET processing_status = 'pending', attempts = 0, crashes = 0, available_at = NULL, \
                      processing_error = NULL, processing_started_at = NULL, processing_completed_at = NULL, \
                      updated_at = {} \
                  WHERE {cond} = {} AND processing_status <> 'processing' AND deleted_at IS NULL",
@@ -660,7 +716,7 @@ pub(crate) mod sql {
         (
             format!(
                 "SELECT {id}, {apex}, {path}, {bucket}, {status}, {attempts}, {worker}, {error}, {dur}, \
-                     {deleted}, (SELECT {c} FROM {a} x WHERE x.ai_call_recording_id = r.id) \
+                     {deleted}, (SELECT {c} FROM {a} x WHERE x.ai_call_recording_id = r.id), {stage}, {crashes} \
                  FROM {r} r {cond} ORDER BY r.id LIMIT {lim}",
                 id = d.int("r.id"),
                 apex = d.text("r.apex_id"),
@@ -673,6 +729,8 @@ pub(crate) mod sql {
                 dur = d.int("r.duration_seconds"),
                 deleted = d.int("CASE WHEN r.deleted_at IS NULL THEN 0 ELSE 1 END"),
                 c = d.int("COUNT(*)"),
+                stage = d.text("r.processing_stage"),
+                crashes = d.int("r.crashes"),
                 a = schema::ANALYSIS,
                 r = schema::RECORDINGS,
                 lim = d.p(vals.len()),
@@ -728,7 +786,8 @@ pub(crate) mod sql {
     pub fn complete(d: Dialect, lease: &Lease, duration: Option<i64>) -> (String, Vec<Val>) {
         let set = format!(
             "processing_status = 'completed', processing_completed_at = {}, heartbeat_at = NULL, \
-             lease_token = NULL, processing_error = NULL, duration_seconds = COALESCE(duration_seconds, {})",
+             lease_token = NULL, processing_error = NULL, processing_stage = NULL, \
+             duration_seconds = COALESCE(duration_seconds, {})",
             d.now(),
             d.p(1)
         );
@@ -1055,6 +1114,20 @@ macro_rules! impl_queue {
             self.exec_held(super::sql::heartbeat(DIALECT, lease)).await
         }
 
+        async fn set_stage(&self, lease: &Lease, stage: &str) -> Result<bool, QueueError> {
+            self.exec_held(super::sql::stage(DIALECT, lease, stage)).await
+        }
+
+        async fn record_crash(&self, lease: &Lease) -> Result<Option<u32>, QueueError> {
+            if !self.exec_held(super::sql::crash(DIALECT, lease)).await? {
+                return Ok(None);
+            }
+            let (sql, vals) = super::sql::crashes(DIALECT, lease.id);
+            let (n,): (i64,) =
+                super::bind_vals!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), vals).fetch_one(&self.pool).await?;
+            Ok(Some(n.clamp(0, u32::MAX as i64) as u32))
+        }
+
         async fn retry(&self, lease: &Lease, error: &str, delay: Duration) -> Result<bool, QueueError> {
             self.exec_held(super::sql::retry(DIALECT, lease, error, delay)).await
         }
@@ -1075,8 +1148,9 @@ macro_rules! impl_queue {
             &self,
             stale_after: Duration,
             default_max: u32,
+            max_crashes: u32,
         ) -> Result<super::RescueCounts, QueueError> {
-            let [(f_sql, f_vals), (r_sql, r_vals)] = super::sql::rescue(DIALECT, stale_after, default_max);
+            let [(f_sql, f_vals), (r_sql, r_vals)] = super::sql::rescue(DIALECT, stale_after, default_max, max_crashes);
             let failed = super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(f_sql)), f_vals)
                 .execute(&self.pool)
                 .await?
@@ -1143,6 +1217,8 @@ macro_rules! impl_queue {
                     duration_seconds: r.try_get(8).unwrap_or_default(),
                     deleted: r.try_get::<i64, _>(9).unwrap_or_default() != 0,
                     analyses: r.try_get(10).unwrap_or_default(),
+                    stage: text(&r, 11),
+                    crashes: r.try_get(12).unwrap_or_default(),
                 })
                 .collect())
         }
@@ -1282,7 +1358,7 @@ mod tests {
         let (sql, vals) = sql::retry(my, &lease, "boom", Duration::from_secs(3));
         assert_eq!(sql.matches('?').count(), vals.len(), "{sql}");
         for d in [pg, my, Dialect { backend: Backend::Sqlite }] {
-            for (sql, vals) in sql::rescue(d, Duration::from_secs(60), 5) {
+            for (sql, vals) in sql::rescue(d, Duration::from_secs(60), 5, 3) {
                 // Placeholders outside string literals (`'?'` is a literal).
                 let unquoted: String = sql.split('\'').step_by(2).collect();
                 let n = if d.backend == Backend::Postgres {

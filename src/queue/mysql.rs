@@ -107,9 +107,10 @@ impl MySqlQueue {
         let sql = format!(
             "SELECT CAST(id AS SIGNED), CAST(apex_id AS CHAR), CAST(r2_path AS CHAR), CAST(r2_bucket AS CHAR), \
                  CAST(file_format AS CHAR), CAST(priority AS SIGNED), CAST({next} AS SIGNED), \
-                 CAST(max_attempts AS SIGNED) \
+                 CAST(max_attempts AS SIGNED), CAST({crashes} AS SIGNED) \
              FROM {r} WHERE {claimable} ORDER BY {order} LIMIT ? FOR UPDATE SKIP LOCKED",
             next = super::NEXT_ATTEMPT,
+            crashes = super::CRASHES_AT_CLAIM,
             r = schema::RECORDINGS,
             claimable = super::claimable(DIALECT),
             order = super::CLAIM_ORDER,
@@ -133,6 +134,7 @@ impl MySqlQueue {
                     priority: r.get::<i64, _>(5) as i32,
                     attempts: attempt,
                     max_attempts: r.get::<Option<i64>, _>(7).map(attempts),
+                    crashes: attempts(r.get::<i64, _>(8)),
                     lease: Lease { id, worker_id: worker_id.to_string(), attempt, token: String::new() },
                 }
             })
@@ -140,12 +142,14 @@ impl MySqlQueue {
         // MySQL assigns left to right: `attempts` reads the old times first.
         let now = DIALECT.now();
         let sql = format!(
-            "UPDATE {r} SET attempts = {next}, processing_status = 'processing', \
+            "UPDATE {r} SET crashes = {crashes}, attempts = {next}, processing_status = 'processing', \
+                 processing_stage = 'claimed', \
                  worker_id = ?, lease_token = UUID(), processing_started_at = {now}, heartbeat_at = {now}, \
                  processing_completed_at = NULL, updated_at = {now} \
              WHERE id IN ({ids})",
             r = schema::RECORDINGS,
             next = super::NEXT_ATTEMPT,
+            crashes = super::CRASHES_AT_CLAIM,
             ids = vec!["?"; jobs.len()].join(", ")
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(worker_id);

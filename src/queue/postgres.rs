@@ -157,15 +157,17 @@ super::impl_queue!(PgQueue, {
         let sql = format!(
             "WITH c AS MATERIALIZED ( \
                  SELECT id FROM {r} WHERE {claimable} ORDER BY {order} LIMIT $2 FOR UPDATE SKIP LOCKED) \
-             UPDATE {r} x SET processing_status = 'processing', attempts = {next}, \
+             UPDATE {r} x SET processing_status = 'processing', crashes = {crashes}, attempts = {next}, \
+                 processing_stage = 'claimed', \
                  worker_id = $1, lease_token = gen_random_uuid()::text, processing_started_at = {now}, \
                  heartbeat_at = {now}, processing_completed_at = NULL, updated_at = {now} \
              FROM c WHERE x.id = c.id \
              RETURNING x.id::int8, x.apex_id::text, x.r2_path::text, x.r2_bucket::text, x.file_format::text, \
-                 x.priority::int4, x.attempts::int8, x.max_attempts::int8, x.lease_token::text",
+                 x.priority::int4, x.attempts::int8, x.max_attempts::int8, x.lease_token::text, x.crashes::int8",
             r = schema::RECORDINGS,
             claimable = super::claimable(DIALECT),
             order = super::CLAIM_ORDER,
+            crashes = super::CRASHES_AT_CLAIM,
             next =
                 super::NEXT_ATTEMPT.replace("processing_", "x.processing_").replace("attempts + 1", "x.attempts + 1"),
         );
@@ -184,6 +186,7 @@ super::impl_queue!(PgQueue, {
                     priority: r.get(5),
                     attempts: attempt,
                     max_attempts: r.get::<Option<i64>, _>(7).map(attempts),
+                    crashes: attempts(r.get::<i64, _>(9)),
                     lease: Lease { id, worker_id: worker_id.to_string(), attempt, token: r.get(8) },
                 }
             })

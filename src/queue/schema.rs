@@ -108,6 +108,18 @@ pub const WORKER_COLUMNS: &[WorkerColumn] = &[
     col(RECORDINGS, "worker_id", Kind::Str(191), "the worker holding or last holding the row"),
     col(RECORDINGS, "heartbeat_at", Kind::Timestamp, "UTC; refreshed by the holder while it works"),
     col(RECORDINGS, "lease_token", Kind::Str(36), "random per claim; every write of the holder is fenced on it"),
+    col(
+        RECORDINGS,
+        "processing_stage",
+        Kind::Str(16),
+        "the stage the holder is in (claimed, fetch, decode, transcribe, analyze): where a crash happened",
+    ),
+    col(
+        RECORDINGS,
+        "crashes",
+        Kind::Counter,
+        "times this row's processing died (worker or inference process); failed at `retry.max_crashes`",
+    ),
     col(TRANSCRIPTIONS, "language_probability", Kind::Double, "whisper's probability for `language_detected`, 0–1"),
     col(TRANSCRIPTIONS, "transcription_details", Kind::Json, "speakers, segment count, clean-up counts, code-mixing"),
     col(

@@ -100,13 +100,16 @@ super::impl_queue!(SqliteQueue, {
     async fn claim(&self, worker_id: &str, n: u32) -> Result<Vec<Job>, QueueError> {
         let now = DIALECT.now();
         let sql = format!(
-            "UPDATE {r} SET processing_status = 'processing', attempts = {next}, \
+            "UPDATE {r} SET processing_status = 'processing', crashes = {crashes}, attempts = {next}, \
+                 processing_stage = 'claimed', \
                  worker_id = ?, lease_token = lower(hex(randomblob(16))), processing_started_at = {now}, \
                  heartbeat_at = {now}, processing_completed_at = NULL, updated_at = {now} \
              WHERE id IN (SELECT id FROM {r} WHERE {claimable} ORDER BY {order} LIMIT ?) \
-             RETURNING id, apex_id, r2_path, r2_bucket, file_format, priority, attempts, max_attempts, lease_token",
+             RETURNING id, apex_id, r2_path, r2_bucket, file_format, priority, attempts, max_attempts, lease_token, \
+                 crashes",
             r = schema::RECORDINGS,
             next = super::NEXT_ATTEMPT,
+            crashes = super::CRASHES_AT_CLAIM,
             claimable = super::claimable(DIALECT),
             order = super::CLAIM_ORDER,
         );
@@ -183,6 +186,7 @@ fn decode_job(r: &sqlx::sqlite::SqliteRow, worker_id: &str) -> Result<Job, Strin
             .map_err(|_| "column `priority` is out of range".to_string())?,
         attempts: attempt,
         max_attempts: col::<Option<i64>>(r, "max_attempts")?.map(attempts),
+        crashes: attempts(col::<i64>(r, "crashes")?),
         lease: Lease { id, worker_id: worker_id.to_string(), attempt, token: col(r, "lease_token")? },
     })
 }
