@@ -172,9 +172,16 @@ impl WhisperEngine {
             if abort.load(Ordering::Relaxed) {
                 return Err(AsrError::Aborted);
             }
-            let pcm = w.samples(samples, rate);
+            let mut pcm = w.samples(samples, rate);
             if pcm.len() <= rate as usize / 10 {
                 continue;
+            }
+            // whisper.cpp's DTW asserts when a decoded stretch spans under 0.16 s
+            // (its median filter is 7 audio tokens wide), and it warns on input
+            // under a second: a short window is padded with silence to one second,
+            // and times are kept inside the real audio.
+            if pcm.len() < rate as usize {
+                pcm.resize(rate as usize, 0.0);
             }
             let segs = self.transcribe_window(&mut state, &pcm, w, &language, channel, abort)?;
             for s in segs {
@@ -275,7 +282,8 @@ impl WhisperEngine {
             return Err(AsrError::Aborted);
         }
         let eot = self.ctx.token_eot();
-        let len = pcm.len() as f64 / 16_000.0;
+        // The window's real audio (a short one is padded with silence).
+        let len = window.duration().min(pcm.len() as f64 / 16_000.0);
         // Whisper's centiseconds to seconds in the window.
         let secs = |cs: i64| (cs as f64 / 100.0).clamp(0.0, len);
         let mut out = Vec::new();

@@ -544,7 +544,7 @@ pub(crate) mod sql {
             )
         };
         let attempts_text = d.text("attempts");
-        let crashes_text = d.text("crashes + 1");
+        let crashes_text = d.text("(crashes + 1)");
         let max_text = d.text(&format!("COALESCE(max_attempts, {})", d.p(1)));
         let worker = "COALESCE(worker_id, '?')";
         let stage = "COALESCE(processing_stage, '?')";
