@@ -131,6 +131,9 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
             if let Some(e) = &row.processing_error {
                 println!("processing error: {e}");
             }
+            if let (Some(stage), "processing" | "failed") = (&row.stage, row.status.as_str()) {
+                println!("stage: {stage}; crashes: {}", row.crashes);
+            }
             if let Some(t) = &results.transcript {
                 println!(
                     "language {} ({:.2}), confidence {:.2}, model {}",
@@ -217,7 +220,7 @@ pub async fn pipeline_for(cfg: &Config, store: Arc<dyn storage::Storage>) -> Res
             // on one recording costs a restart of the child, never the worker.
             let exe = std::env::current_exe().context("locating the callscribe executable")?;
             let child = crate::asr::child::AsrProcess::start(exe, a.clone(), cfg.speakers.clone(), &cfg.log).await?;
-            Some(Arc::new(Recogniser::Process(child)))
+            Some(Arc::new(Recogniser::Process(Box::new(child))))
         }
         Some(a) => {
             let a = a.clone();

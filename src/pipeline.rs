@@ -78,7 +78,7 @@ pub struct Progress {
 /// crash costs a restart, not the worker), or in this process (`asr.isolate =
 /// false`, and the one-shot `transcribe` command).
 pub enum Recogniser {
-    Process(crate::asr::child::AsrProcess),
+    Process(Box<crate::asr::child::AsrProcess>),
     InProcess(WhisperEngine),
 }
 

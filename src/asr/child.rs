@@ -58,6 +58,7 @@ pub struct Request {
 /// A line from the child.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // one reply at a time, read and dropped
 pub enum Reply {
     Ready {
         model: String,

@@ -47,6 +47,10 @@ pub fn decode_counted(path: &Path, ext: Option<&str>, max_duration: Duration) ->
     Ok((Audio { sample_rate: d.sample_rate, channels }, d.skipped_packets))
 }
 
+/// Where [`decode_stream`] hands the samples: the file's rate and one packet's
+/// planar channels.
+pub type Sink<'a> = dyn FnMut(u32, &[&[f32]]) -> Result<(), AudioError> + 'a;
+
 /// What [`decode_stream`] found.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decoded {
@@ -75,7 +79,7 @@ pub fn decode_stream(
     path: &Path,
     ext: Option<&str>,
     max_duration: Duration,
-    sink: &mut dyn FnMut(u32, &[&[f32]]) -> Result<(), AudioError>,
+    sink: &mut Sink<'_>,
 ) -> Result<Decoded, AudioError> {
     let mut file = File::open(path).map_err(|e| AudioError::Io(e.to_string()))?;
     let len = file.metadata().map_err(|e| AudioError::Io(e.to_string()))?.len();
