@@ -50,9 +50,19 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
             require_schema(q.as_ref()).await?;
             let store = storage::open(&cfg.storage).await?;
             let pipeline = Arc::new(pipeline_for(&cfg, store).await?);
-            let worker = Worker::new(q.clone(), pipeline, cfg.worker.clone(), cfg.retry.clone());
+            let worker = Worker::new(q.clone(), pipeline.clone(), cfg.worker.clone(), cfg.retry.clone());
             let mode = if args.drain { RunMode::Drain } else { RunMode::Forever };
-            let summary = worker.run(mode, shutdown).await?;
+            let stop_http = tokio_util::sync::CancellationToken::new();
+            if let Some(addr) = cfg.metrics {
+                let state = crate::metrics::State { queue: q.clone(), pipeline, faults: worker.faults() };
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("metrics.listen: cannot listen on {addr}"))?;
+                tokio::spawn(crate::metrics::serve(listener, state, stop_http.clone()));
+            }
+            let summary = worker.run(mode, shutdown).await;
+            stop_http.cancel();
+            let summary = summary?;
             if mode == RunMode::Drain {
                 let stats = q.stats().await?;
                 if stats.deferred > 0 {

@@ -52,6 +52,15 @@ pub struct RawConfig {
     pub speakers: RawSpeakers,
     pub analysis: RawAnalysis,
     pub log: RawLog,
+    pub metrics: RawMetrics,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawMetrics {
+    /// `HOST:PORT` for `/metrics`, `/healthz` and `/readyz` (e.g.
+    /// `127.0.0.1:9464`); empty: no listener.
+    pub listen: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -538,6 +547,8 @@ pub struct Config {
     pub speakers: SpeakersConfig,
     pub analysis: AnalysisConfig,
     pub log: LogConfig,
+    /// Where `/metrics`, `/healthz` and `/readyz` listen; `None`: off.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 fn duration(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
@@ -900,8 +911,16 @@ impl RawConfig {
             ));
         }
         let log = LogConfig { format, level: self.log.level.trim().to_string() };
+        let listen = self.metrics.listen.trim();
+        let metrics = if listen.is_empty() {
+            None
+        } else {
+            Some(listen.parse::<std::net::SocketAddr>().map_err(|_| {
+                invalid("metrics.listen", listen, "must be HOST:PORT with an IP address, e.g. 127.0.0.1:9464")
+            })?)
+        };
 
-        Ok(Config { database, storage, worker, retry, audio, asr, models_dir, speakers, analysis, log })
+        Ok(Config { database, storage, worker, retry, audio, asr, models_dir, speakers, analysis, log, metrics })
     }
 }
 

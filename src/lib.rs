@@ -52,6 +52,7 @@ pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod diarize;
+pub mod metrics;
 pub mod models;
 pub mod output;
 pub mod pipeline;

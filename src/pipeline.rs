@@ -190,6 +190,17 @@ impl Pipeline {
         &self.storage
     }
 
+    /// Why the analysis stage could not run now (its LLM process is down), for
+    /// `/readyz`; `None` when it can, or when no LLM process is configured.
+    pub async fn llm_problem(&self) -> Option<String> {
+        match self.analyzer.as_deref().map(|a| &a.engine) {
+            Some(crate::analyze::Engine::Llm(p)) if p.pid().await.is_none() => {
+                Some("the LLM process is not running (it is restarted by the next analysis)".into())
+            }
+            _ => None,
+        }
+    }
+
     /// Whose fault a failed download is. Trouble that could be the row's (a
     /// denial, a missing bucket, an outage) is checked against a probe that
     /// involves no row: when the bucket itself cannot be reached or refuses us,

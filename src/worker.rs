@@ -55,6 +55,21 @@ pub struct RunSummary {
     pub deferred: u64,
 }
 
+impl Outcome {
+    /// The outcome's name in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Retried => "retried",
+            Outcome::Failed => "failed",
+            Outcome::Released => "released",
+            Outcome::LeaseLost => "lease_lost",
+            Outcome::Abandoned => "abandoned",
+            Outcome::Deferred => "deferred",
+        }
+    }
+}
+
 impl RunSummary {
     fn add(&mut self, o: Outcome) {
         match o {
@@ -113,11 +128,13 @@ impl FaultGate {
             None => first,
         };
         *st = Some((std::time::Instant::now() + pause, pause));
+        crate::metrics::global().fault(true);
         pause
     }
 
     pub fn clear(&self) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        crate::metrics::global().fault(false);
     }
 
     /// How long claiming must still wait.
@@ -149,6 +166,11 @@ const DRAIN_MAX_DB_ERRORS: u32 = 10;
 impl Worker {
     pub fn new(queue: Arc<dyn Queue>, pipeline: Arc<Pipeline>, config: WorkerConfig, retry: RetryConfig) -> Self {
         Worker { queue, pipeline, config, retry, faults: Arc::new(FaultGate::default()) }
+    }
+
+    /// The worker's fault gate (for `/readyz`).
+    pub fn faults(&self) -> Arc<FaultGate> {
+        self.faults.clone()
     }
 
     pub fn rescuer(&self) -> Rescuer {
@@ -208,6 +230,9 @@ impl Worker {
                     Ok(jobs) => {
                         db_errors = 0;
                         claimed = jobs.len();
+                        for _ in 0..claimed {
+                            crate::metrics::global().job("claimed");
+                        }
                         for job in jobs {
                             let ctx = JobContext {
                                 queue: self.queue.clone(),
@@ -331,6 +356,7 @@ impl JobContext {
         let lease = job.lease.clone();
         let lost = CancellationToken::new();
         let (progress, mut watch) = tokio::sync::watch::channel(Progress::default());
+        crate::metrics::global().running(1);
         let hb = tokio::spawn(
             heartbeat(self.queue.clone(), lease.clone(), self.config.heartbeat_interval, lost.clone(), watch.clone())
                 .instrument(tracing::Span::current()),
@@ -366,6 +392,8 @@ impl JobContext {
         self.lost = lost;
         let outcome = self.settle(ran, &job, &lease, started).await;
         hb.abort();
+        crate::metrics::global().running(-1);
+        crate::metrics::global().job(outcome.as_str());
         outcome
     }
 
@@ -377,6 +405,14 @@ impl JobContext {
                 Some(Ok(())) => {
                     let seconds = started.elapsed().as_secs_f64();
                     let t = &results.timings;
+                    let m = crate::metrics::global();
+                    m.stage("fetch", t.fetch_seconds);
+                    m.stage("transcribe", t.transcribe_seconds);
+                    m.stage("analyze", t.analyze_seconds);
+                    m.stage("write", (seconds - t.pipeline_seconds).max(0.0));
+                    if let Some(a) = &results.audio {
+                        m.audio(a.duration_seconds, t.transcribe_seconds);
+                    }
                     // Everything that is not inference: fetch, decode, metrics and the
                     // completing transaction.
                     tracing::info!(

@@ -151,3 +151,113 @@ async fn a_database_outage_loses_and_repeats_nothing() {
     assert_eq!(common::wait_exit(&mut worker.0, Duration::from_secs(10)), Some(0));
     q.close().await;
 }
+
+/// GET `path` on the worker's metrics listener: (status, body).
+async fn http_get(port: u16, path: &str) -> (u16, String) {
+    match reqwest::get(format!("http://127.0.0.1:{port}{path}")).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+/// The samples of a `/metrics` body, parsed as Prometheus text: (name, labels) → value.
+fn scrape(body: &str) -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    let s = prometheus_parse::Scrape::parse(lines).expect("Prometheus text format");
+    s.samples
+        .into_iter()
+        .map(|x| {
+            let v = match x.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                prometheus_parse::Value::Histogram(h) => h.iter().map(|b| b.count).fold(0.0, f64::max),
+                prometheus_parse::Value::Summary(_) => f64::NAN,
+            };
+            (x.metric, x.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), v)
+        })
+        .collect()
+}
+
+fn sample(
+    samples: &[(String, std::collections::BTreeMap<String, String>, f64)],
+    name: &str,
+    label: (&str, &str),
+) -> f64 {
+    samples
+        .iter()
+        .find(|(n, l, _)| n == name && l.get(label.0).map(String::as_str) == Some(label.1))
+        .map_or(0.0, |s| s.2)
+}
+
+/// `metrics.listen`: `/metrics` parses as Prometheus text and its counters move
+/// with a job (claimed, completed, stage times, audio seconds, queue depth);
+/// `/healthz` answers; `/readyz` turns unready (503, naming the database) while
+/// the test's own PostgreSQL is stopped and ready again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_readiness_follow_the_work_and_the_database() {
+    let pg = OwnPostgres::start("cs_metrics", 55442);
+    let env = Env::bare(Kind::Postgres, "metrics_unused").await;
+    let mut raw = env.raw_config();
+    raw.database.url = callscribe::config::Secret::new(pg.url());
+    let cfg = raw.validate().unwrap();
+    let q = callscribe::queue::connect(&cfg.database).await.unwrap();
+    q.migrate().await.unwrap();
+    let port = 55443u16;
+    let mut c = env.command(&["run"]);
+    c.env("CALLSCRIBE_DATABASE__URL", pg.url())
+        .env("CALLSCRIBE_DATABASE__CONNECT_TIMEOUT", "1s")
+        .env("CALLSCRIBE_METRICS__LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut worker = Reap(c.spawn().unwrap());
+    let t = std::time::Instant::now();
+    while http_get(port, "/healthz").await.0 != 200 {
+        assert!(t.elapsed() < Duration::from_secs(20), "no /healthz");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(http_get(port, "/readyz").await, (200, "ready\n".to_string()));
+    let before = scrape(&http_get(port, "/metrics").await.1);
+    assert_eq!(sample(&before, "callscribe_jobs_total", ("outcome", "completed")), 0.0);
+
+    let id = env.enqueue_bytes(q.as_ref(), "call.wav", &common::wav(8000, 1, 2.0)).await;
+    common::wait_for(q.as_ref(), id, Duration::from_secs(20), "completed", |r| r.status == "completed").await;
+    let (code, body) = http_get(port, "/metrics").await;
+    assert_eq!(code, 200);
+    let after = scrape(&body);
+    assert_eq!(sample(&after, "callscribe_jobs_total", ("outcome", "claimed")), 1.0, "{body}");
+    assert_eq!(sample(&after, "callscribe_jobs_total", ("outcome", "completed")), 1.0, "{body}");
+    assert_eq!(sample(&after, "callscribe_queue_rows", ("status", "completed")), 1.0, "{body}");
+    assert_eq!(sample(&after, "callscribe_stage_seconds_count", ("stage", "fetch")), 1.0, "{body}");
+    let audio = after.iter().find(|s| s.0 == "callscribe_audio_seconds_total").map(|s| s.2);
+    assert!(audio.is_some_and(|a| (a - 2.0).abs() < 0.01), "{body}");
+
+    pg.ctl("stop");
+    let t = std::time::Instant::now();
+    let (code, why) = loop {
+        let r = http_get(port, "/readyz").await;
+        if r.0 != 200 || t.elapsed() > Duration::from_secs(20) {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(code, 503, "{why}");
+    assert!(why.starts_with("database"), "{why}");
+    assert_eq!(http_get(port, "/healthz").await.0, 200, "alive while the database is away");
+    pg.ctl("start");
+    let t = std::time::Instant::now();
+    while http_get(port, "/readyz").await.0 != 200 {
+        assert!(t.elapsed() < Duration::from_secs(30), "not ready again after the database came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    common::signal(&worker.0, libc::SIGTERM);
+    assert_eq!(common::wait_exit(&mut worker.0, Duration::from_secs(10)), Some(0));
+    q.close().await;
+}

@@ -133,6 +133,7 @@ impl LlmProcess {
         match ready {
             Ok(Ok(Some(line))) if line.contains("\"ready\":true") => {
                 self.starts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                crate::metrics::global().process_started("llm", t.elapsed().as_secs_f64());
                 tracing::info!(model = %self.model_name, seconds = t.elapsed().as_secs_f64(), "LLM process ready");
                 Ok(Running { child, stdin, stdout, writing: false, discarded: 0 })
             }

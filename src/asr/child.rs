@@ -302,6 +302,7 @@ impl AsrProcess {
         match serde_json::from_str::<Reply>(&line) {
             Ok(Reply::Ready { model }) => {
                 self.starts.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::global().process_started("inference", t.elapsed().as_secs_f64());
                 tracing::info!(model = %model, seconds = t.elapsed().as_secs_f64(), "inference process ready");
                 Ok((Running { child, stdin, stdout }, model))
             }

@@ -219,6 +219,17 @@ pub struct ErrorCount {
 }
 
 impl Stats {
+    /// Rows per status.
+    pub fn by_status(&self) -> [(&'static str, u64); 5] {
+        [
+            ("queued", self.queued),
+            ("pending", self.pending),
+            ("processing", self.processing),
+            ("completed", self.completed),
+            ("failed", self.failed),
+        ]
+    }
+
     pub fn set_count(&mut self, status: &str, n: u64) {
         match status {
             "queued" => self.queued = n,

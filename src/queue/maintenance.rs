@@ -39,6 +39,7 @@ impl Rescuer {
             .queue
             .rescue_stale(self.config.stale_after, self.config.default_max_attempts, self.config.max_crashes)
             .await?;
+        crate::metrics::global().rescued(counts.requeued, counts.failed);
         if counts.requeued > 0 || counts.failed > 0 {
             tracing::warn!(requeued = counts.requeued, failed = counts.failed, "rescued rows with a stale heartbeat");
         }
