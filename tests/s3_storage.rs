@@ -146,6 +146,11 @@ async fn put_fetch_limits_and_errors() {
     dead.timeout = Duration::from_secs(3);
     let e = S3Storage::new(&dead).fetch(None, "2025/12/05/test.wav", &dest, 10 << 20).await.unwrap_err();
     assert!(e.is_transient(), "{e:?}");
+    // One sentence naming the endpoint and the cause, not the SDK's debug dump.
+    let msg = e.to_string();
+    assert!(msg.contains("cannot reach the S3 endpoint http://127.0.0.1:1 (storage.s3.endpoint): "), "{msg}");
+    assert!(msg.to_lowercase().contains("connection refused"), "{msg}");
+    assert!(!msg.contains("DispatchFailure") && !msg.contains("ConnectorError"), "{msg}");
 }
 
 /// The whole path with S3: `enqueue` uploads to the bucket, `run --drain`

@@ -75,7 +75,17 @@ impl S3Storage {
 }
 
 /// Decide, from what S3 answered, whether a failure is permanent.
-fn classify<E>(key: &str, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> StorageError
+/// The innermost cause of an error, in its own words (`Connection refused (os
+/// error 111)`), instead of the SDK's nested debug dump.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = err;
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    e.to_string()
+}
+
+fn classify<E>(endpoint: &str, key: &str, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> StorageError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -93,9 +103,17 @@ where
                 _ => StorageError::Other(format!("HTTP {status} {code} reading {key:?}")),
             }
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StorageError::Transient(format!("{}", DisplayErrorContext(&err)))
-        }
+        SdkError::DispatchFailure(_) => StorageError::Transient(format!(
+            "cannot reach the S3 endpoint {endpoint} (storage.s3.endpoint): {}",
+            root_cause(&err)
+        )),
+        SdkError::TimeoutError(_) => StorageError::Transient(format!(
+            "the S3 endpoint {endpoint} did not answer in time (storage.s3.timeout) reading {key:?}"
+        )),
+        SdkError::ResponseError(_) => StorageError::Transient(format!(
+            "unreadable answer from the S3 endpoint {endpoint} reading {key:?}: {}",
+            root_cause(&err)
+        )),
         _ => StorageError::Other(format!("{}", DisplayErrorContext(&err))),
     }
 }
@@ -105,7 +123,14 @@ impl Storage for S3Storage {
     async fn fetch(&self, bucket: Option<&str>, key: &str, dest: &Path, max_bytes: u64) -> Result<u64, StorageError> {
         let object = self.object_key(key)?;
         let bucket = bucket.filter(|b| !b.trim().is_empty()).unwrap_or(&self.bucket);
-        let resp = self.client.get_object().bucket(bucket).key(&object).send().await.map_err(|e| classify(key, e))?;
+        let resp = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(&object)
+            .send()
+            .await
+            .map_err(|e| classify(&self.endpoint, key, e))?;
         if let Some(len) = resp.content_length() {
             if len as u64 > max_bytes {
                 return Err(StorageError::TooLarge { key: key.to_string(), limit: max_bytes });
@@ -137,14 +162,16 @@ impl Storage for S3Storage {
             .body(body)
             .send()
             .await
-            .map_err(|e| classify(key, e))?;
+            .map_err(|e| classify(&self.endpoint, key, e))?;
         Ok(())
     }
 
     async fn check(&self) -> Result<(), StorageError> {
-        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(|e| match classify("(bucket)", e) {
-            StorageError::NotFound(_) => StorageError::Other(format!("bucket {:?} does not exist", self.bucket)),
-            other => other,
+        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(|e| {
+            match classify(&self.endpoint, "(bucket)", e) {
+                StorageError::NotFound(_) => StorageError::Other(format!("bucket {:?} does not exist", self.bucket)),
+                other => other,
+            }
         })?;
         Ok(())
     }
