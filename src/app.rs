@@ -204,6 +204,31 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
         }
         Command::Reanalyze(args) => reanalyze(&cfg, args).await,
         Command::AsrChild => bail!("asr-child is started by `callscribe run`, not by hand"),
+        Command::Health(args) => {
+            let Some(mut addr) = cfg.metrics else {
+                bail!("metrics.listen is not set: the worker serves no health endpoint (set CALLSCRIBE_METRICS__LISTEN)");
+            };
+            if addr.ip().is_unspecified() {
+                // Listening on every address: ask over loopback.
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            let path = if args.ready { "/readyz" } else { "/healthz" };
+            let url = format!("http://{addr}{path}");
+            let resp = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()?
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("no answer from {url}"))?;
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            print!("{body}");
+            if !status.is_success() {
+                bail!("{url} answered {status}");
+            }
+            Ok(())
+        }
         Command::Reprocess(ReprocessArgs { id, apex_id }) => {
             let sel = match (id, apex_id) {
                 (Some(id), _) => Selector::Id(id),

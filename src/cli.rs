@@ -60,6 +60,9 @@ pub enum Command {
     Reanalyze(ReanalyzeArgs),
     /// Show one recording's status and stored results (transcript with speakers).
     Show(ShowArgs),
+    /// Ask a running worker's `/healthz` (or `/readyz`) on `metrics.listen`; exit 0
+    /// when it answers 200 (a container HEALTHCHECK with no curl in the image).
+    Health(HealthArgs),
     /// Transcribe local audio files with no database (like other whisper tools).
     Transcribe(TranscribeArgs),
     /// (Internal) the inference process `run` supervises: decodes and transcribes
@@ -86,6 +89,13 @@ pub enum ModelsCommand {
     },
     /// List the whisper.cpp models in asr.models_dir.
     List,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Ask `/readyz` (database, worker faults, LLM process) instead of `/healthz`.
+    #[arg(long)]
+    pub ready: bool,
 }
 
 #[derive(Debug, Args)]
