@@ -224,6 +224,14 @@ async fn metrics_and_readiness_follow_the_work_and_the_database() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(http_get(port, "/readyz").await, (200, "ready\n".to_string()));
+    // `callscribe health` (the container HEALTHCHECK) asks the same endpoints.
+    let health = |ready: bool| {
+        let mut c = env.command(if ready { &["health", "--ready"][..] } else { &["health"][..] });
+        let o = c.env("CALLSCRIBE_METRICS__LISTEN", format!("0.0.0.0:{port}")).output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    assert_eq!(health(false), (Some(0), "ok\n".to_string()));
+    assert_eq!(health(true), (Some(0), "ready\n".to_string()));
     let before = scrape(&http_get(port, "/metrics").await.1);
     assert_eq!(sample(&before, "callscribe_jobs_total", ("outcome", "completed")), 0.0);
 
@@ -251,6 +259,8 @@ async fn metrics_and_readiness_follow_the_work_and_the_database() {
     assert_eq!(code, 503, "{why}");
     assert!(why.starts_with("database"), "{why}");
     assert_eq!(http_get(port, "/healthz").await.0, 200, "alive while the database is away");
+    assert_eq!(health(true).0, Some(1), "not ready while the database is away");
+    assert_eq!(health(false).0, Some(0));
     pg.ctl("start");
     let t = std::time::Instant::now();
     while http_get(port, "/readyz").await.0 != 200 {
