@@ -206,7 +206,9 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
         Command::AsrChild => bail!("asr-child is started by `callscribe run`, not by hand"),
         Command::Health(args) => {
             let Some(mut addr) = cfg.metrics else {
-                bail!("metrics.listen is not set: the worker serves no health endpoint (set CALLSCRIBE_METRICS__LISTEN)");
+                bail!(
+                    "metrics.listen is not set: the worker serves no health endpoint (set CALLSCRIBE_METRICS__LISTEN)"
+                );
             };
             if addr.ip().is_unspecified() {
                 // Listening on every address: ask over loopback.
