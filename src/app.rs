@@ -165,6 +165,26 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
             if let Some(q) = results.quality_score {
                 println!("quality: {q:.1} ({})", results.quality_zone.as_deref().unwrap_or("?"));
             }
+            if let Some(o) = &results.outcome {
+                println!("outcome: {o}");
+            }
+            // Topics, action items and compliance flags: `{name|description|issue, quote}` objects.
+            for (title, items, key) in [
+                ("topic", &results.key_topics, "name"),
+                ("action", &results.action_items, "description"),
+                ("compliance flag", &results.compliance_flags, "issue"),
+            ] {
+                for item in items.as_ref().and_then(|v| v.as_array()).into_iter().flatten() {
+                    let text = item[key].as_str().or_else(|| item.as_str()).unwrap_or_default();
+                    match item["quote"].as_str().filter(|q| !q.is_empty()) {
+                        Some(q) => println!("{title}: {text} — \"{q}\""),
+                        None => println!("{title}: {text}"),
+                    }
+                }
+            }
+            if let (Some(engine), Some(model)) = (&results.engine, &results.model_used) {
+                println!("analysed by {engine} ({model})");
+            }
             if let Some(e) = &results.analysis_error {
                 println!("analysis failed: {e} (rerun with `callscribe reanalyze --id {}`)", args.id);
             }
@@ -494,6 +514,12 @@ async fn doctor(cfg: &Config) -> Result<()> {
             line(true, "database", format!("{} ({})", cfg.database.redacted_url(), q.backend()));
             match q.missing_columns().await {
                 Ok(m) if m.is_empty() => line(true, "schema", "all tables and columns present".into()),
+                // The embedded database is made and migrated by every command that uses it.
+                Ok(_) if cfg.database.backend == Backend::Sqlite => line(
+                    true,
+                    "schema",
+                    "not made yet or incomplete: `run` (any command that uses it) makes and migrates it".into(),
+                ),
                 Ok(m) => line(false, "schema", format!("missing {} (run `callscribe migrate`)", m.join(", "))),
                 Err(e) => line(false, "schema", e.to_string()),
             }

@@ -344,7 +344,7 @@ impl Default for RawAudio {
 
 impl Default for RawLog {
     fn default() -> Self {
-        RawLog { format: "auto".into(), level: "info,whisper_rs=warn".into() }
+        RawLog { format: "auto".into(), level: "info,whisper_rs=warn,symphonia=off".into() }
     }
 }
 

@@ -324,7 +324,16 @@ impl Worker {
         }
         stop_maintenance.cancel();
         let _ = rescuer.await;
-        tracing::info!(?summary, "worker stopped");
+        tracing::info!(
+            completed = summary.completed,
+            failed = summary.failed,
+            retried = summary.retried,
+            released = summary.released,
+            deferred = summary.deferred,
+            lease_lost = summary.lease_lost,
+            abandoned = summary.abandoned,
+            "worker stopped"
+        );
         result.map(|_| summary)
     }
 }

@@ -124,6 +124,27 @@ fn dead_database_is_reported_without_the_password() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("postgres://app:***@127.0.0.1:1/calls"), "{err}");
     assert!(!err.contains("hunter2"), "password leaked: {err}");
+    // The cause in the driver's words, not the pool's "pool timed out".
+    assert!(err.to_lowercase().contains("connection refused"), "{err}");
+    assert!(!err.contains("pool timed out"), "{err}");
+    // The same for MariaDB, and a database that does not exist is named.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callscribe"))
+        .args(["stats"])
+        .env("CALLSCRIBE_DATABASE__URL", "mysql://root@127.0.0.1:1/calls")
+        .env("CALLSCRIBE_DATABASE__CONNECT_TIMEOUT", "2s")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.to_lowercase().contains("connection refused"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callscribe"))
+        .args(["stats"])
+        .env("CALLSCRIBE_DATABASE__URL", format!("{}/cs_no_such_database", common::pg_base()))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"cs_no_such_database\" does not exist"), "{err}");
 
     // A password in the query string, and one that breaks the URL's syntax, set
     // through the environment layer, at trace level, in both log formats, for the

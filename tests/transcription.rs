@@ -424,6 +424,18 @@ async fn sigterm_during_transcription_hands_the_job_back() {
     assert_eq!((r.status.as_str(), r.attempts), ("pending", 0), "{r:?}");
 }
 
+/// A short spoken call ("… pay the instalment on Friday …") queued as a pending row.
+async fn enqueue_short_call(env: &Env, q: &dyn callscribe::queue::Queue) -> i64 {
+    let speech = speak("en-us", "I will pay the instalment on Friday, thank you.", env.dir.path());
+    write_mono_16k(&speech, &env.recordings().join("short.wav"));
+    q.enqueue(&callscribe::queue::NewRecording { r2_path: "short.wav".into(), ..Default::default() }).await.unwrap()
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// An LLM that cannot start fails the analysis, never the transcript: the row
 /// completes on its first attempt with the transcript, speaker metrics and
 /// `analysis_status = failed` with the reason; once the LLM works,
@@ -435,12 +447,7 @@ async fn broken_llm_keeps_the_transcript_and_reanalyze_recovers() {
     let _serial = serial();
     let env = Env::new(Kind::Sqlite, "llm_broken").await;
     let q = env.queue().await;
-    let speech = speak("en-us", "I will pay the instalment on Friday, thank you.", env.dir.path());
-    write_mono_16k(&speech, &env.recordings().join("short.wav"));
-    let id = q
-        .enqueue(&callscribe::queue::NewRecording { r2_path: "short.wav".into(), ..Default::default() })
-        .await
-        .unwrap();
+    let id = enqueue_short_call(&env, q.as_ref()).await;
 
     // An LLM executable that crashes until a marker file exists.
     let marker = env.dir.path().join("llm-fixed");
@@ -454,8 +461,7 @@ async fn broken_llm_keeps_the_transcript_and_reanalyze_recovers() {
         ),
     )
     .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    make_executable(&wrapper);
     let with_llm = |args: &[&str]| {
         env.command(args)
             .env("CALLSCRIBE_ASR__ENABLED", "true")
@@ -642,12 +648,7 @@ async fn an_llm_killed_mid_request_loses_nothing() {
     let _serial = serial();
     let env = Env::new(Kind::Sqlite, "llm_dies").await;
     let q = env.queue().await;
-    let speech = speak("en-us", "I will pay the instalment on Friday, thank you.", env.dir.path());
-    write_mono_16k(&speech, &env.recordings().join("short.wav"));
-    let id = q
-        .enqueue(&callscribe::queue::NewRecording { r2_path: "short.wav".into(), ..Default::default() })
-        .await
-        .unwrap();
+    let id = enqueue_short_call(&env, q.as_ref()).await;
     // The first LLM process says it is ready, takes one request line and is
     // killed before answering; every later start is the real callscribe-llm.
     let killed = env.dir.path().join("llm-killed");
@@ -664,8 +665,7 @@ async fn an_llm_killed_mid_request_loses_nothing() {
         ),
     )
     .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    make_executable(&wrapper);
     let out = env
         .command(&["run", "--drain"])
         .env("CALLSCRIBE_ASR__ENABLED", "true")

@@ -40,6 +40,16 @@ async fn a_full_temp_disk_is_the_workers_fault() {
     assert_eq!((r.status.as_str(), r.attempts, r.processing_error.as_deref()), ("completed", 1, None), "{r:?}");
 }
 
+/// A worker process killed at the end of the test, even after a failure.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A PostgreSQL cluster of the test's own (Debian's `pg_createcluster`), so the
 /// test can stop and start it; dropped at the end, even after a failure.
 struct OwnPostgres {
@@ -79,6 +89,21 @@ impl OwnPostgres {
     fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
+
+    /// A test world whose database is this cluster: the configuration and a
+    /// migrated queue.
+    async fn world(
+        &self,
+        test: &str,
+    ) -> (Env, callscribe::config::Config, std::sync::Arc<dyn callscribe::queue::Queue>) {
+        let env = Env::bare(Kind::Postgres, test).await;
+        let mut raw = env.raw_config();
+        raw.database.url = callscribe::config::Secret::new(self.url());
+        let cfg = raw.validate().unwrap();
+        let q = callscribe::queue::connect(&cfg.database).await.unwrap();
+        q.migrate().await.unwrap();
+        (env, cfg, q)
+    }
 }
 
 impl Drop for OwnPostgres {
@@ -95,12 +120,7 @@ impl Drop for OwnPostgres {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_loses_and_repeats_nothing() {
     let pg = OwnPostgres::start("cs_outage", 55441);
-    let env = Env::bare(Kind::Postgres, "outage_unused").await;
-    let mut raw = env.raw_config();
-    raw.database.url = callscribe::config::Secret::new(pg.url());
-    let cfg = raw.validate().unwrap();
-    let q = callscribe::queue::connect(&cfg.database).await.unwrap();
-    q.migrate().await.unwrap();
+    let (env, cfg, q) = pg.world("outage_unused").await;
     // The first job blocks on a FIFO until the database is down.
     let fifo = env.recordings().join("slow.wav");
     common::mkfifo(&fifo);
@@ -112,13 +132,6 @@ async fn a_database_outage_loses_and_repeats_nothing() {
         .env("CALLSCRIBE_DATABASE__CONNECT_TIMEOUT", "2s")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let mut worker = Reap(c.spawn().unwrap());
     common::wait_for(q.as_ref(), slow, Duration::from_secs(20), "the claim", |r| r.status == "processing").await;
     q.close().await;
@@ -197,12 +210,7 @@ fn sample(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_readiness_follow_the_work_and_the_database() {
     let pg = OwnPostgres::start("cs_metrics", 55442);
-    let env = Env::bare(Kind::Postgres, "metrics_unused").await;
-    let mut raw = env.raw_config();
-    raw.database.url = callscribe::config::Secret::new(pg.url());
-    let cfg = raw.validate().unwrap();
-    let q = callscribe::queue::connect(&cfg.database).await.unwrap();
-    q.migrate().await.unwrap();
+    let (env, _, q) = pg.world("metrics_unused").await;
     let port = 55443u16;
     let mut c = env.command(&["run"]);
     c.env("CALLSCRIBE_DATABASE__URL", pg.url())
@@ -210,13 +218,6 @@ async fn metrics_and_readiness_follow_the_work_and_the_database() {
         .env("CALLSCRIBE_METRICS__LISTEN", format!("127.0.0.1:{port}"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let mut worker = Reap(c.spawn().unwrap());
     let t = std::time::Instant::now();
     while http_get(port, "/healthz").await.0 != 200 {

@@ -50,6 +50,8 @@ pub enum QueueError {
     LeaseLost { id: i64, attempt: u32 },
     #[error("schema: {0}")]
     Schema(String),
+    #[error("no answer from the database within {0:?} (database.connect_timeout): is the host right and reachable?")]
+    NoAnswer(Duration),
 }
 
 impl From<sqlx::Error> for QueueError {
@@ -78,7 +80,26 @@ fn is_deterministic(code: Option<&str>) -> bool {
 impl QueueError {
     /// Whether the same call may succeed later (a dead or busy database).
     pub fn is_transient(&self) -> bool {
-        matches!(self, QueueError::Database(_))
+        matches!(self, QueueError::Database(_) | QueueError::NoAnswer(_))
+    }
+}
+
+/// One direct connection before a pool is made: a refused port, a wrong password
+/// or a missing database is reported at once in the driver's own words, where the
+/// pool would retry until its timeout and then say only "pool timed out".
+pub(crate) async fn probe_connection<O>(opts: &O, timeout: Duration) -> Result<(), QueueError>
+where
+    O: sqlx::ConnectOptions,
+    O::Connection: Sized,
+{
+    use sqlx::Connection;
+    match tokio::time::timeout(timeout, opts.connect()).await {
+        Ok(Ok(c)) => {
+            let _ = c.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(QueueError::NoAnswer(timeout)),
     }
 }
 

@@ -35,6 +35,7 @@ pub struct MySqlQueue {
 impl MySqlQueue {
     pub async fn connect(cfg: &DatabaseConfig) -> Result<Self, QueueError> {
         let opts = MySqlConnectOptions::from_str(cfg.url.expose())?;
+        super::probe_connection(&opts, cfg.connect_timeout).await?;
         let pool = MySqlPoolOptions::new()
             .max_connections(cfg.max_connections)
             .acquire_timeout(cfg.connect_timeout)

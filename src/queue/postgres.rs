@@ -31,6 +31,7 @@ pub struct PgQueue {
 impl PgQueue {
     pub async fn connect(cfg: &DatabaseConfig) -> Result<Self, QueueError> {
         let opts = PgConnectOptions::from_str(cfg.url.expose())?.application_name("callscribe");
+        super::probe_connection(&opts, cfg.connect_timeout).await?;
         let pool = PgPoolOptions::new()
             .max_connections(cfg.max_connections)
             .acquire_timeout(cfg.connect_timeout)
