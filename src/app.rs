@@ -49,6 +49,11 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
             let q = open_queue(&cfg).await?;
             require_schema(q.as_ref()).await?;
             let store = storage::open(&cfg.storage).await?;
+            // Downloads of workers killed mid-job (their process is gone) are removed.
+            let swept = storage::sweep_temp(&cfg.storage.temp_dir);
+            if swept > 0 {
+                tracing::info!(files = swept, dir = %cfg.storage.temp_dir.display(), "removed temporary files of stopped workers");
+            }
             let pipeline = Arc::new(pipeline_for(&cfg, store).await?);
             let worker = Worker::new(q.clone(), pipeline.clone(), cfg.worker.clone(), cfg.retry.clone());
             let mode = if args.drain { RunMode::Drain } else { RunMode::Forever };

@@ -240,15 +240,16 @@ impl Pipeline {
             })
         };
         enter(Stage::Fetch, None);
-        let tmp = tempfile::Builder::new().prefix("callscribe-").tempfile_in(&self.config.temp_dir).map_err(|e| {
-            StageError {
+        let tmp = tempfile::Builder::new()
+            .prefix(&crate::storage::temp_prefix())
+            .tempfile_in(&self.config.temp_dir)
+            .map_err(|e| StageError {
                 stage: Stage::Fetch,
                 transient: true,
                 worker: true,
                 crashed: false,
                 message: format!("cannot create a temporary file in {}: {e}", self.config.temp_dir.display()),
-            }
-        })?;
+            })?;
         let t0 = Instant::now();
         let key = crate::storage::object_key(&job.r2_path, job.r2_bucket.as_deref())?;
         let bytes = match self

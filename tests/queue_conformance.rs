@@ -83,6 +83,7 @@ async fn killed_worker_process_is_rescued(kind: Kind) {
     common::mkfifo(&fifo);
     let id = q.enqueue(&NewRecording { r2_path: "slow.wav".into(), ..Default::default() }).await.unwrap();
     let mut victim = env.spawn(&["run", "--worker-id", "victim"], &[]);
+    let victim_pid = victim.id();
     wait_for(q.as_ref(), id, Duration::from_secs(20), "victim claims", |r| r.status == "processing").await;
     common::signal(&victim, libc::SIGKILL);
     wait_exit(&mut victim, Duration::from_secs(5)).expect("victim is gone");
@@ -111,6 +112,16 @@ async fn killed_worker_process_is_rescued(kind: Kind) {
     // The stage it was in is named (`claimed` or `fetch`: the download never ended).
     assert!(r.processing_error.as_deref().unwrap().contains("victim stopped heartbeating in stage "), "{r:?}");
 
+    // The killed worker's half-written download is still in the temp folder…
+    let temp_files = || -> Vec<String> {
+        std::fs::read_dir(env.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("callscribe-"))
+            .collect()
+    };
+    let left = temp_files();
+    assert!(left.iter().any(|n| n.starts_with(&format!("callscribe-{victim_pid}-"))), "{left:?}");
     let (code, out, err) = env.cli(&["run", "--drain", "--worker-id", "rescuer"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let r = row(q.as_ref(), id).await;
@@ -118,6 +129,8 @@ async fn killed_worker_process_is_rescued(kind: Kind) {
         (r.status.as_str(), r.worker_id.as_deref(), r.attempts, r.analyses),
         ("completed", Some("rescuer"), 2, 1)
     );
+    // …and the next worker swept it at start; its own download went with its job.
+    assert_eq!(temp_files(), Vec::<String>::new());
     assert_eq!(r.processing_error, None);
 }
 

@@ -50,6 +50,7 @@ impl Storage for LocalStorage {
         if meta.is_file() && meta.len() > max_bytes {
             return Err(StorageError::TooLarge { key: key.to_string(), limit: max_bytes });
         }
+        super::ensure_room(dest, meta.len())?;
         let mut out = tokio::fs::File::create(dest).await.map_err(|e| StorageError::TempFile(e.to_string()))?;
         let mut buf = vec![0u8; 256 * 1024];
         let mut total = 0u64;

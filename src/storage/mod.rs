@@ -40,6 +40,67 @@ impl StorageError {
     }
 }
 
+/// Room kept free on the temp folder's disk beyond the download itself.
+pub const DISK_MARGIN: u64 = 64 << 20;
+
+/// Bytes free to an unprivileged writer on the file system holding `path`.
+pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: `c` is a valid NUL-terminated path; `st` is written by statvfs.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+/// Refuse a download of `len` bytes into `dest` when its disk cannot take it
+/// (plus [`DISK_MARGIN`]): the worker's fault, said before a byte is written.
+pub fn ensure_room(dest: &Path, len: u64) -> Result<(), StorageError> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    match free_bytes(dir) {
+        Ok(free) if free < len.saturating_add(DISK_MARGIN) => Err(StorageError::TempFile(format!(
+            "not enough free space in {} for a {:.1} MB download: {:.1} MB free (storage.temp_dir)",
+            dir.display(),
+            len as f64 / 1e6,
+            free as f64 / 1e6
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Remove temporary downloads left by worker processes that are gone (killed
+/// mid-job): files named `callscribe-<pid>-…` in `dir` whose process no longer
+/// exists. Files of running workers sharing the folder are left alone. Returns
+/// how many were removed.
+pub fn sweep_temp(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("callscribe-"))
+            .and_then(|rest| rest.split('-').next().and_then(|p| p.parse::<i32>().ok()))
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists.
+        let alive =
+            unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive && e.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The prefix of this process's temporary downloads (see [`sweep_temp`]).
+pub fn temp_prefix() -> String {
+    format!("callscribe-{}-", std::process::id())
+}
+
 #[async_trait]
 pub trait Storage: Send + Sync {
     /// Stream object `key` of `bucket` (the row's `r2_bucket`; `None`: the
@@ -127,6 +188,32 @@ pub fn validate_key(key: &str) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_downloads_of_gone_workers_are_swept_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // A pid far above pid_max is never a running process.
+        let gone = dir.path().join("callscribe-999999999-abc");
+        let mine = dir.path().join(format!("{}xyz", temp_prefix()));
+        let other = dir.path().join("unrelated-1-file");
+        for f in [&gone, &mine, &other] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        assert_eq!(sweep_temp(dir.path()), 1);
+        assert!(!gone.exists() && mine.exists() && other.exists());
+    }
+
+    #[test]
+    fn a_download_the_disk_cannot_take_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("x");
+        let free = free_bytes(dir.path()).unwrap();
+        assert!(ensure_room(&dest, 1).is_ok() || free < DISK_MARGIN);
+        let e = ensure_room(&dest, free).unwrap_err();
+        assert!(matches!(e, StorageError::TempFile(_)), "{e:?}");
+        assert!(e.to_string().contains("not enough free space"), "{e}");
+        assert!(!dest.exists());
+    }
 
     #[test]
     fn urls_reduce_to_keys() {

@@ -135,6 +135,7 @@ impl Storage for S3Storage {
             if len as u64 > max_bytes {
                 return Err(StorageError::TooLarge { key: key.to_string(), limit: max_bytes });
             }
+            super::ensure_room(dest, len.max(0) as u64)?;
         }
         let mut body = resp.body;
         let mut out = tokio::fs::File::create(dest).await.map_err(|e| StorageError::TempFile(e.to_string()))?;
