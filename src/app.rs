@@ -440,7 +440,7 @@ async fn reanalyze(cfg: &Config, args: crate::cli::ReanalyzeArgs) -> Result<()> 
     for id in &ids {
         let Some(stored) = q.results(*id).await?.transcript else { continue };
         let transcript = stored.to_transcript();
-        let span = tracing::info_span!("reanalyze", job.id = id);
+        let span = tracing::info_span!("reanalyze", job_id = id);
         match tracing::Instrument::instrument(analyzer.analyze(&transcript), span).await {
             Ok(a) => {
                 q.store_analysis(*id, Ok(&a), &transcript).await?;

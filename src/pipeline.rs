@@ -363,7 +363,7 @@ impl Pipeline {
     }
 }
 
-/// `f`, run inside the caller's span (`job.id`, `attempt`) on whatever thread
+/// `f`, run inside the caller's span (`job_id`, `attempt`) on whatever thread
 /// runs it: blocking threads do not inherit the span by themselves.
 fn in_span<T>(f: impl FnOnce() -> T) -> impl FnOnce() -> T {
     let span = tracing::Span::current();

@@ -243,7 +243,14 @@ impl Worker {
                                 faults: self.faults.clone(),
                                 lost: CancellationToken::new(),
                             };
-                            let span = tracing::info_span!("job", job.id = job.id, attempt = job.attempts);
+                            // Stable field names on every line of the job.
+                            let span = tracing::info_span!(
+                                "job",
+                                job_id = job.id,
+                                apex_id = job.apex_id.as_deref().unwrap_or(""),
+                                attempt = job.attempts,
+                                worker_id = %worker_id,
+                            );
                             tasks.spawn(ctx.run(job).instrument(span));
                         }
                     }
@@ -399,10 +406,27 @@ impl JobContext {
         // while the database was away keeps its lease (and its results, in memory)
         // until the write lands, instead of being rescued and transcribed again.
         self.lost = lost;
+        let ms = |s: f64| (s * 1000.0).round() as u64;
+        let (timings, audio_seconds) = match &ran {
+            Ran::Finished(Ok(r)) => (r.timings, r.audio.as_ref().map(|a| a.duration_seconds)),
+            _ => (Default::default(), watch.borrow().audio_seconds),
+        };
+        let last_stage = watch.borrow().stage.map_or("claimed", |s| s.as_str());
         let outcome = self.settle(ran, &job, &lease, started).await;
         hb.abort();
         crate::metrics::global().running(-1);
         crate::metrics::global().job(outcome.as_str());
+        // One line per job with everything a dashboard or a grep needs.
+        tracing::info!(
+            outcome = outcome.as_str(),
+            duration_ms = ms(started.elapsed().as_secs_f64()),
+            fetch_ms = ms(timings.fetch_seconds),
+            transcribe_ms = ms(timings.transcribe_seconds),
+            analyze_ms = ms(timings.analyze_seconds),
+            audio_seconds = audio_seconds.unwrap_or(0.0),
+            stage = last_stage,
+            "job finished"
+        );
         outcome
     }
 

@@ -202,7 +202,8 @@ async fn unreadable_rows_are_failed_and_the_worker_goes_on() {
 }
 
 /// A line logged on a blocking thread (the decoder's warning about replaced
-/// samples) carries the job's span: `job.id` and `attempt`.
+/// samples) carries the job's span: `job_id`, `attempt`, `worker_id`; and each job
+/// ends with one summary line of structured fields.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_from_blocking_stages_carry_the_job() {
     let env = Env::new(Kind::Sqlite, "span_blocking").await;
@@ -223,5 +224,16 @@ async fn logs_from_blocking_stages_carry_the_job() {
     let (code, _, err) = env.cli(&["run", "--drain"]);
     assert_eq!(code, 0, "{err}");
     let line = err.lines().find(|l| l.contains("samples replaced")).unwrap_or_else(|| panic!("no warning: {err}"));
-    assert!(line.contains(&format!("\"job.id\":{id}")) && line.contains("\"attempt\":1"), "{line}");
+    assert!(line.contains(&format!("\"job_id\":{id}")) && line.contains("\"attempt\":1"), "{line}");
+    assert!(line.contains("\"worker_id\":\""), "{line}");
+    let summary: Vec<serde_json::Value> = err
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "job finished")
+        .collect();
+    assert_eq!(summary.len(), 1, "one summary line per job: {err}");
+    let (f, span) = (&summary[0]["fields"], &summary[0]["span"]);
+    assert_eq!((f["outcome"].as_str(), span["job_id"].as_i64()), (Some("completed"), Some(id)), "{f} {span}");
+    assert!(f["duration_ms"].as_u64().is_some() && f["fetch_ms"].as_u64().is_some(), "{f}");
+    assert!((f["audio_seconds"].as_f64().unwrap() - 1.0).abs() < 0.01, "{f}");
 }
