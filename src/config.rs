@@ -579,18 +579,24 @@ impl RawConfig {
     /// Merge defaults < file < environment < `overrides` (the flags).
     pub fn load(file: Option<&Path>, overrides: &figment::value::Dict) -> Result<RawConfig, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(RawConfig::default()));
-        match file {
-            Some(path) => {
-                if !path.exists() {
-                    return Err(ConfigError::Load(format!("config file {} does not exist", path.display())));
-                }
-                fig = fig.merge(Toml::file(path));
+        let path = match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::Load(format!("config file {} does not exist", path.display())));
             }
-            None => {
-                if Path::new(DEFAULT_CONFIG_PATH).exists() {
-                    fig = fig.merge(Toml::file(DEFAULT_CONFIG_PATH));
-                }
+            Some(path) => Some(path),
+            None => Some(Path::new(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
+        };
+        if let Some(path) = path {
+            // figment reports an unreadable file as "`(top level)`: Permission denied",
+            // naming no file: say which file and what to do.
+            if let Err(e) = std::fs::File::open(path) {
+                return Err(ConfigError::Load(format!(
+                    "cannot read the config file {}: {e} (the service user must be able to read it: \
+                     install it 0644, secrets belong in the environment file)",
+                    path.display()
+                )));
             }
+            fig = fig.merge(Toml::file(path));
         }
         // Only SECTION__KEY names are configuration; other CALLSCRIBE_* variables (tools, tests) are not.
         fig = fig.merge(Env::prefixed("CALLSCRIBE_").filter(|k| k.as_str().contains("__")).split("__"));

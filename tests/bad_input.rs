@@ -237,3 +237,33 @@ async fn logs_from_blocking_stages_carry_the_job() {
     assert!(f["duration_ms"].as_u64().is_some() && f["fetch_ms"].as_u64().is_some(), "{f}");
     assert!((f["audio_seconds"].as_f64().unwrap() - 1.0).abs() < 0.01, "{f}");
 }
+
+/// A config file the service user cannot read (installed `0640 root:root` for a
+/// `DynamicUser` unit) is named with the fix, and exits 2 (configuration: the
+/// unit does not restart it), instead of "config key `(top level)`: Permission
+/// denied". Runs the binary as `nobody` (setpriv); skipped when not root.
+#[test]
+fn an_unreadable_config_file_is_named() {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("skipped: needs root to run the binary as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, "[worker]\nconcurrency = 1\n").unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_callscribe"), "--config"])
+        .arg(&cfg)
+        .arg("laravel-migration")
+        .current_dir(dir.path())
+        .output()
+        .expect("setpriv (util-linux)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("cannot read the config file {}", cfg.display())), "{err}");
+    assert!(err.contains("Permission denied") && err.contains("0644"), "{err}");
+}
