@@ -289,7 +289,7 @@ pub async fn pipeline_for(cfg: &Config, store: Arc<dyn storage::Storage>) -> Res
             let t = std::time::Instant::now();
             let engine = tokio::task::spawn_blocking(move || WhisperEngine::load(a)).await??;
             tracing::info!(model = engine.model_name(), seconds = t.elapsed().as_secs_f64(), "whisper model loaded");
-            Some(Arc::new(Recogniser::InProcess(engine)))
+            Some(Arc::new(Recogniser::InProcess(Arc::new(engine))))
         }
         None => {
             tracing::info!("transcription disabled (asr.enabled = false): jobs store audio figures only");

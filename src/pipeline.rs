@@ -79,7 +79,7 @@ pub struct Progress {
 /// false`, and the one-shot `transcribe` command).
 pub enum Recogniser {
     Process(Box<crate::asr::child::AsrProcess>),
-    InProcess(WhisperEngine),
+    InProcess(Arc<WhisperEngine>),
 }
 
 impl From<StorageError> for StageError {
@@ -304,23 +304,22 @@ impl Pipeline {
                 );
                 drop(tmp);
                 results.audio = Some(intake.quality.clone());
-                if let Some(Recogniser::InProcess(_)) = other {
+                if let Some(Recogniser::InProcess(engine)) = other {
                     enter(Stage::Transcribe, Some(intake.quality.duration_seconds));
                     let t2 = Instant::now();
                     let abort = Arc::new(AtomicBool::new(false));
                     let _guard = AbortOnDrop(abort.clone());
-                    let asr = self.asr.clone().expect("in-process recogniser");
+                    let engine = engine.clone();
                     let speakers = self.config.speakers.clone();
                     let audio16k = intake.audio16k;
                     let careful = job.crashes > 0;
                     let _cores = self.inference.lock().await;
                     let (transcript, metrics) = tokio::task::spawn_blocking(in_span(move || {
-                        let Recogniser::InProcess(engine) = &*asr else { unreachable!("checked above") };
                         if careful {
                             // It crashed a worker before: no DTW alignment this time.
                             return recognise(&engine.careful()?, &audio16k, &speakers, &abort);
                         }
-                        recognise(engine, &audio16k, &speakers, &abort)
+                        recognise(&engine, &audio16k, &speakers, &abort)
                     }))
                     .await
                     .map_err(|e| StageError::new(Stage::Transcribe, false, format!("recogniser crashed: {e}")))??;

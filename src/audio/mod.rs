@@ -113,14 +113,12 @@ pub fn intake(path: &Path, ext: Option<&str>, max_duration: Duration) -> Result<
         changed: usize,
     }
     let mut sink: Option<Sink> = None;
-    let mut rate = 0u32;
     let mut extra_channels = 0usize;
     // The rate and channels are known with the first packet: the sink is built then.
     let decoded = decode::decode_stream(path, ext, max_duration, &mut |r, planes| {
         let s = match &mut sink {
             Some(s) => s,
             None => {
-                rate = r;
                 let keep = planes.len().min(MAX_CHANNELS);
                 extra_channels = planes.len() - keep;
                 sink.insert(Sink {
@@ -152,7 +150,6 @@ pub fn intake(path: &Path, ext: Option<&str>, max_duration: Duration) -> Result<
         tracing::warn!(samples = s.changed, "non-finite or out-of-range samples replaced");
     }
     let quality = AudioQuality { skipped_packets: decoded.skipped_packets, ..s.meter.finish() };
-    debug_assert_eq!(quality.sample_rate, rate);
     let channels = s.stream.finish()?;
     Ok(Intake { audio16k: Audio { sample_rate: TARGET_RATE, channels }, quality })
 }
