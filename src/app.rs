@@ -129,6 +129,30 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
             Ok(())
         }
         Command::Transcribe(args) => transcribe(&cfg, args, shutdown).await,
+        Command::Redact(args) => redact(&cfg, args).await,
+        Command::PiiCorpus { seed, per_form } => {
+            let mut out = std::io::stdout().lock();
+            for e in crate::redact::corpus::generate(seed, per_form) {
+                let pred = crate::redact::corpus::predict(&e, crate::redact::Locales::ALL);
+                let spans = |labels: &[crate::redact::corpus::Label]| -> Vec<serde_json::Value> {
+                    labels
+                        .iter()
+                        .map(|l| {
+                            let (start, end) = e.char_span(l.first, l.last);
+                            serde_json::json!({"type": l.kind.name(), "start": start, "end": end})
+                        })
+                        .collect()
+                };
+                let line = serde_json::json!({
+                    "form": e.form,
+                    "text": e.text(),
+                    "entities": spans(&e.labels),
+                    "callscribe": spans(&pred),
+                });
+                writeln!(out, "{line}")?;
+            }
+            Ok(())
+        }
         Command::Show(args) => {
             let q = open_queue(&cfg).await?;
             let Some(row) = q.list(Some(args.id), 1).await?.into_iter().next() else {
@@ -305,6 +329,7 @@ pub async fn pipeline_for(cfg: &Config, store: Arc<dyn storage::Storage>) -> Res
             temp_dir: cfg.storage.temp_dir.clone(),
             max_duration: cfg.audio.max_duration,
             speakers: cfg.speakers.clone(),
+            redaction: cfg.redaction.clone(),
         },
         asr,
         analyzer,
@@ -339,6 +364,130 @@ pub async fn analyzer_for(cfg: &Config) -> Result<Option<crate::analyze::Analyze
         summary_language: cfg.analysis.summary_language.clone(),
         max_prompt_chars: cfg.analysis.max_prompt_chars,
     }))
+}
+
+/// `callscribe redact`: offline redaction of audio files or transcript JSON.
+async fn redact(cfg: &Config, args: crate::cli::RedactArgs) -> Result<()> {
+    use crate::redact::{self, AudioRedaction, Cover, Locales};
+    let settings = &cfg.redaction_settings;
+    let mut locales = settings.locales;
+    if !args.locales.is_empty() {
+        locales = Locales { india: false, uk: false };
+        for l in &args.locales {
+            match l.trim().to_ascii_lowercase().as_str() {
+                "in" => locales.india = true,
+                "gb" | "uk" => locales.uk = true,
+                other => bail!("--locales: unknown entity set {other:?} (in, gb)"),
+            }
+        }
+    }
+    let mut audio = settings.audio.clone().unwrap_or(AudioRedaction {
+        cover: Cover::Tone,
+        padding_seconds: 0.15,
+        key_pattern: "{dir}{stem}.redacted.wav".into(),
+        delete_original: false,
+    });
+    match args.cover.as_deref() {
+        None => {}
+        Some("tone") => audio.cover = Cover::Tone,
+        Some("silence") => audio.cover = Cover::Silence,
+        Some(other) => bail!("--cover: {other:?} is neither tone nor silence"),
+    }
+    let mut engine: Option<Arc<WhisperEngine>> = None;
+    let mut failures = 0;
+    for file in &args.files {
+        let ext = file.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
+        let is_json = ext.as_deref() == Some("json");
+        let transcript = if is_json {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+            let segments: Vec<crate::asr::Segment> =
+                serde_json::from_value(v["segments"].clone()).with_context(|| {
+                    format!("{}: no `segments` list as `transcribe --format json` writes", file.display())
+                })?;
+            crate::asr::Transcript {
+                language: v["language"].as_str().unwrap_or_default().to_string(),
+                model: v["model"].as_str().unwrap_or_default().to_string(),
+                segments,
+                ..Default::default()
+            }
+        } else {
+            if engine.is_none() {
+                let mut asr = cfg.asr.clone().unwrap_or_default();
+                if let Some(m) = &args.model {
+                    asr.model = m.clone();
+                }
+                if let Some(l) = &args.language {
+                    asr.language = l.to_lowercase();
+                }
+                engine = Some(Arc::new(tokio::task::spawn_blocking(move || WhisperEngine::load(asr)).await??));
+            }
+            let (engine, speakers, path, max, ext) = (
+                engine.clone().expect("loaded above"),
+                cfg.speakers.clone(),
+                file.clone(),
+                cfg.audio.max_duration,
+                ext.clone(),
+            );
+            let result = tokio::task::spawn_blocking(move || -> Result<_> {
+                let intake = crate::audio::intake(&path, ext.as_deref(), max)?;
+                let never = std::sync::atomic::AtomicBool::new(false);
+                Ok(crate::pipeline::recognise(&engine, &intake.audio16k, &speakers, &never)?.0)
+            })
+            .await?;
+            match result {
+                Ok(t) => t,
+                Err(e) => {
+                    failures += 1;
+                    eprintln!("{}: {e:#}", file.display());
+                    continue;
+                }
+            }
+        };
+        let red = redact::redact_transcript(&transcript, locales, audio.padding_seconds);
+        let dir = match &args.out {
+            Some(d) => d.clone(),
+            None => file.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("recording");
+        let json_out = dir.join(format!("{stem}.redacted.json"));
+        let doc = serde_json::json!({
+            "source": file.display().to_string(),
+            "language": red.transcript.language,
+            "model": red.transcript.model,
+            "text": red.transcript.full_text(),
+            "segments": red.transcript.segments,
+            "pii_detected": red.items,
+            "covered_seconds": red.cover,
+        });
+        std::fs::write(&json_out, serde_json::to_string_pretty(&doc)? + "\n")
+            .with_context(|| format!("writing {}", json_out.display()))?;
+        let mut wrote = vec![json_out.display().to_string()];
+        if !is_json {
+            let wav_out = dir.join(format!("{stem}.redacted.wav"));
+            let (src, dest, cover, mode, max) =
+                (file.clone(), wav_out.clone(), red.cover.clone(), audio.cover, cfg.audio.max_duration);
+            tokio::task::spawn_blocking(move || {
+                redact::audio::redact_file(&src, ext.as_deref(), max, &cover, mode, &dest)
+            })
+            .await?
+            .with_context(|| format!("writing {}", wav_out.display()))?;
+            wrote.push(wav_out.display().to_string());
+        }
+        let counts: Vec<String> = redact::counts(&red.items).iter().map(|(k, n)| format!("{n} {k}")).collect();
+        eprintln!(
+            "{}: {} → {}",
+            file.display(),
+            if counts.is_empty() { "no PII found".to_string() } else { counts.join(", ") },
+            wrote.join(", ")
+        );
+    }
+    if failures > 0 {
+        bail!("{failures} of {} file(s) failed", args.files.len());
+    }
+    Ok(())
 }
 
 async fn transcribe(cfg: &Config, args: TranscribeArgs, shutdown: CancellationToken) -> Result<()> {
@@ -476,7 +625,7 @@ async fn enqueue(cfg: &Config, args: EnqueueArgs) -> Result<()> {
             }
             let key = object_key_for(file);
             store.check().await?;
-            store.put(&key, file).await.with_context(|| format!("uploading {}", file.display()))?;
+            store.put(None, &key, file).await.with_context(|| format!("uploading {}", file.display()))?;
             (key, i64::try_from(meta.len()).ok())
         };
         let id = q

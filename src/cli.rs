@@ -65,6 +65,19 @@ pub enum Command {
     Health(HealthArgs),
     /// Transcribe local audio files with no database (like other whisper tools).
     Transcribe(TranscribeArgs),
+    /// Redact PII offline: transcribe audio files (or read transcript JSON from
+    /// `transcribe --format json`) and write the redacted transcript and, for
+    /// audio, a cleaned WAV with every PII span covered.
+    Redact(RedactArgs),
+    /// (Internal) print the labelled PII set the tests score, as JSON lines,
+    /// with this build's findings (for benches/pii_presidio.py).
+    #[command(hide = true)]
+    PiiCorpus {
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 20)]
+        per_form: usize,
+    },
     /// (Internal) the inference process `run` supervises: decodes and transcribes
     /// the files it is sent on stdin. Not for direct use.
     #[command(hide = true)]
@@ -119,6 +132,28 @@ pub struct TranscribeArgs {
     /// Write <name>.<format> files here instead of printing.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Whisper model (default: asr.model).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Language code or auto (default: asr.language).
+    #[arg(long)]
+    pub language: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RedactArgs {
+    /// Audio files, or transcript JSON files written by `transcribe --format json`.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Write <name>.redacted.json (and <name>.redacted.wav) here; default: beside each file.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Entity sets, comma-separated: in, gb (default: redaction.locales).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub locales: Vec<String>,
+    /// How the audio is covered: tone or silence (default: redaction.audio_cover).
+    #[arg(long, value_name = "MODE")]
+    pub cover: Option<String>,
     /// Whisper model (default: asr.model).
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,

@@ -53,6 +53,46 @@ pub struct RawConfig {
     pub analysis: RawAnalysis,
     pub log: RawLog,
     pub metrics: RawMetrics,
+    pub redaction: RawRedaction,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawRedaction {
+    /// Redact PII from the transcript, the analysis input and the audio.
+    pub enabled: bool,
+    /// National entity sets: `in` (India), `gb` (UK).
+    pub locales: Vec<String>,
+    /// Keep the raw text in `full_transcript` (everything else is redacted).
+    pub keep_raw: bool,
+    /// Send the redacted text to the analysis engine.
+    pub analyze_redacted: bool,
+    /// Upload a cleaned copy of the audio.
+    pub audio: bool,
+    /// `tone` (1 kHz) or `silence`.
+    pub audio_cover: String,
+    /// Added before and after every span.
+    pub audio_padding: String,
+    /// Key of the cleaned copy: `{dir}`, `{stem}`, `{ext}`, `{key}`.
+    pub audio_key: String,
+    /// Delete the original after the cleaned copy is stored and the row committed.
+    pub delete_original: bool,
+}
+
+impl Default for RawRedaction {
+    fn default() -> Self {
+        RawRedaction {
+            enabled: false,
+            locales: vec!["in".into(), "gb".into()],
+            keep_raw: false,
+            analyze_redacted: true,
+            audio: true,
+            audio_cover: "tone".into(),
+            audio_padding: "150ms".into(),
+            audio_key: "{dir}{stem}.redacted.wav".into(),
+            delete_original: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -549,6 +589,10 @@ pub struct Config {
     pub log: LogConfig,
     /// Where `/metrics`, `/healthz` and `/readyz` listen; `None`: off.
     pub metrics: Option<std::net::SocketAddr>,
+    /// `None` when `redaction.enabled = false`.
+    pub redaction: Option<crate::redact::RedactionConfig>,
+    /// The `[redaction]` settings whether on or not (for `callscribe redact`).
+    pub redaction_settings: crate::redact::RedactionConfig,
 }
 
 fn duration(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
@@ -926,7 +970,70 @@ impl RawConfig {
             })?)
         };
 
-        Ok(Config { database, storage, worker, retry, audio, asr, models_dir, speakers, analysis, log, metrics })
+        let enabled = self.redaction.enabled;
+        let redaction_settings = self.redaction.validate()?;
+        let redaction = enabled.then(|| redaction_settings.clone());
+
+        Ok(Config {
+            database,
+            storage,
+            worker,
+            retry,
+            audio,
+            asr,
+            models_dir,
+            speakers,
+            analysis,
+            log,
+            metrics,
+            redaction,
+            redaction_settings,
+        })
+    }
+}
+
+impl RawRedaction {
+    fn validate(self) -> Result<crate::redact::RedactionConfig, ConfigError> {
+        use crate::redact::{AudioRedaction, Cover, Locales, RedactionConfig};
+        let mut locales = Locales { india: false, uk: false };
+        for l in &self.locales {
+            match l.trim().to_ascii_lowercase().as_str() {
+                "in" => locales.india = true,
+                "gb" | "uk" => locales.uk = true,
+                other => return Err(invalid("redaction.locales", other, "each must be \"in\" or \"gb\"")),
+            }
+        }
+        let audio = if self.audio {
+            let cover = match self.audio_cover.trim() {
+                "tone" => Cover::Tone,
+                "silence" => Cover::Silence,
+                other => return Err(invalid("redaction.audio_cover", other, "must be \"tone\" or \"silence\"")),
+            };
+            let padding = duration("redaction.audio_padding", &self.audio_padding)?;
+            if padding > Duration::from_secs(2) {
+                return Err(invalid("redaction.audio_padding", self.audio_padding, "at most 2s"));
+            }
+            let key = self.audio_key.trim().to_string();
+            if !key.contains("{stem}") && !key.contains("{key}") {
+                return Err(invalid(
+                    "redaction.audio_key",
+                    key,
+                    "must contain {stem} or {key}, so that every recording gets its own cleaned copy",
+                ));
+            }
+            if crate::redact::cleaned_key(&key, "a/b.wav") == "a/b.wav" {
+                return Err(invalid("redaction.audio_key", key, "would overwrite the original recording"));
+            }
+            Some(AudioRedaction {
+                cover,
+                padding_seconds: padding.as_secs_f64(),
+                key_pattern: key,
+                delete_original: self.delete_original,
+            })
+        } else {
+            None
+        };
+        Ok(RedactionConfig { locales, keep_raw: self.keep_raw, analyze_redacted: self.analyze_redacted, audio })
     }
 }
 

@@ -57,5 +57,6 @@ pub mod models;
 pub mod output;
 pub mod pipeline;
 pub mod queue;
+pub mod redact;
 pub mod storage;
 pub mod worker;

@@ -27,6 +27,7 @@ pub enum Stage {
     Fetch,
     Decode,
     Transcribe,
+    Redact,
     Analyze,
 }
 
@@ -36,6 +37,7 @@ impl Stage {
             Stage::Fetch => "fetch",
             Stage::Decode => "decode",
             Stage::Transcribe => "transcribe",
+            Stage::Redact => "redact",
             Stage::Analyze => "analyze",
         }
     }
@@ -116,6 +118,8 @@ pub struct PipelineConfig {
     pub temp_dir: PathBuf,
     pub max_duration: Duration,
     pub speakers: SpeakersConfig,
+    /// PII redaction; `None`: off.
+    pub redaction: Option<crate::redact::RedactionConfig>,
 }
 
 pub struct Pipeline {
@@ -276,7 +280,6 @@ impl Pipeline {
                 let _cores = self.inference.lock().await;
                 let (quality, transcript, metrics) =
                     child.run(&path, ext.as_deref(), max, job.crashes > 0, &enter).await?;
-                drop(tmp);
                 tracing::debug!(
                     stage = "transcribe",
                     seconds = t1.elapsed().as_secs_f64(),
@@ -292,6 +295,7 @@ impl Pipeline {
             }
             other => {
                 enter(Stage::Decode, None);
+                let (path, ext) = (path.clone(), ext.clone());
                 let intake = tokio::task::spawn_blocking(in_span(move || audio::intake(&path, ext.as_deref(), max)))
                     .await
                     .map_err(|e| StageError::new(Stage::Decode, false, format!("decoder crashed: {e}")))??;
@@ -302,7 +306,6 @@ impl Pipeline {
                     channels = intake.quality.channels,
                     "decoded"
                 );
-                drop(tmp);
                 results.audio = Some(intake.quality.clone());
                 if let Some(Recogniser::InProcess(engine)) = other {
                     enter(Stage::Transcribe, Some(intake.quality.duration_seconds));
@@ -336,7 +339,49 @@ impl Pipeline {
                 }
             }
         }
-        if let (Some(analyzer), Some(transcript)) = (&self.analyzer, &results.transcript) {
+        // The transcript the analysis reads: the redacted one unless configured otherwise.
+        let mut raw_for_analysis = None;
+        if let (Some(cfg), Some(raw)) = (&self.config.redaction, results.transcript.take()) {
+            enter(Stage::Redact, None);
+            let t4 = Instant::now();
+            let padding = cfg.audio.as_ref().map_or(0.0, |a| a.padding_seconds);
+            let red = crate::redact::redact_transcript(&raw, cfg.locales, padding);
+            let mut outcome = crate::queue::RedactionOutcome {
+                raw_text: cfg.keep_raw.then(|| raw.full_text()),
+                ..Default::default()
+            };
+            if let (Some(audio), false) = (&cfg.audio, red.cover.is_empty()) {
+                match self.clean_audio(job, &key, tmp.path(), ext.as_deref(), &red.cover, audio).await {
+                    Ok((cleaned, covered)) => {
+                        outcome.audio_key = Some(cleaned);
+                        outcome.covered_seconds = covered;
+                        outcome.replace_original = audio.delete_original;
+                    }
+                    Err(e) => {
+                        tracing::warn!(stage = "redact", error = %e, "no cleaned copy of the audio; the original is kept");
+                        outcome.audio_error = Some(e);
+                    }
+                }
+            }
+            tracing::debug!(
+                stage = "redact",
+                seconds = t4.elapsed().as_secs_f64(),
+                entities = red.items.len(),
+                covered_seconds = outcome.covered_seconds,
+                "redacted"
+            );
+            outcome.items = red.items;
+            if !cfg.analyze_redacted {
+                raw_for_analysis = Some(raw);
+            }
+            results.transcript = Some(red.transcript);
+            results.redaction = Some(outcome);
+            results.timings.redact_seconds = t4.elapsed().as_secs_f64();
+        }
+        drop(tmp);
+        if let (Some(analyzer), Some(transcript)) =
+            (&self.analyzer, raw_for_analysis.as_ref().or(results.transcript.as_ref()))
+        {
             // After whisper is done: the two never share the cores.
             enter(Stage::Analyze, None);
             let t3 = Instant::now();
@@ -359,6 +404,65 @@ impl Pipeline {
         results.timings.fetch_seconds = (t1 - t0).as_secs_f64();
         results.timings.pipeline_seconds = t0.elapsed().as_secs_f64();
         Ok(results)
+    }
+}
+
+impl Pipeline {
+    /// Write the cleaned copy of the downloaded recording at `src` (PII covered
+    /// on every channel) and store it beside the original. Returns its key and
+    /// the seconds covered, or why it could not be stored.
+    async fn clean_audio(
+        &self,
+        job: &Job,
+        key: &str,
+        src: &Path,
+        ext: Option<&str>,
+        cover: &[(f64, f64)],
+        audio: &crate::redact::AudioRedaction,
+    ) -> Result<(String, f64), String> {
+        let cleaned = crate::redact::cleaned_key(&audio.key_pattern, key);
+        if cleaned == key {
+            return Err(format!("redaction.audio_key makes the cleaned copy's key the original's ({key})"));
+        }
+        let out = tempfile::Builder::new()
+            .prefix(&crate::storage::temp_prefix())
+            .suffix(".wav")
+            .tempfile_in(&self.config.temp_dir)
+            .map_err(|e| format!("cannot create a temporary file in {}: {e}", self.config.temp_dir.display()))?;
+        let (src, ext, dest, intervals) =
+            (src.to_path_buf(), ext.map(String::from), out.path().to_path_buf(), cover.to_vec());
+        let (max, mode) = (self.config.max_duration, audio.cover);
+        let written = tokio::task::spawn_blocking(in_span(move || {
+            crate::redact::audio::redact_file(&src, ext.as_deref(), max, &intervals, mode, &dest)
+        }))
+        .await
+        .map_err(|e| format!("writing the cleaned copy crashed: {e}"))?
+        .map_err(|e| e.to_string())?;
+        self.storage
+            .put(job.r2_bucket.as_deref(), &cleaned, out.path())
+            .await
+            .map_err(|e| format!("storing the cleaned copy as {cleaned:?}: {e}"))?;
+        Ok((cleaned, written.covered_frames as f64 / written.sample_rate.max(1) as f64))
+    }
+
+    /// After the row is committed: delete the original recording when the
+    /// cleaned copy replaced it (`redaction.delete_original`). A failure is
+    /// logged (the row already points at the cleaned copy).
+    pub async fn after_commit(&self, job: &Job, results: &JobResults) {
+        let Some(r) = results.redaction.as_ref().filter(|r| r.replace_original && r.audio_key.is_some()) else {
+            return;
+        };
+        let deleted = match crate::storage::object_key(&job.r2_path, job.r2_bucket.as_deref()) {
+            Ok(key) => self.storage.delete(job.r2_bucket.as_deref(), &key).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match deleted {
+            Ok(()) => tracing::info!(
+                cleaned = r.audio_key.as_deref().unwrap_or(""),
+                "original recording deleted; the row points at the cleaned copy"
+            ),
+            Err(e) => tracing::warn!(error = %e, "the original recording could not be deleted: it still holds the PII"),
+        }
     }
 }
 

@@ -442,6 +442,9 @@ impl JobContext {
                     m.stage("fetch", t.fetch_seconds);
                     m.stage("transcribe", t.transcribe_seconds);
                     m.stage("analyze", t.analyze_seconds);
+                    if results.redaction.is_some() {
+                        m.stage("redact", t.redact_seconds);
+                    }
                     m.stage("write", (seconds - t.pipeline_seconds).max(0.0));
                     if let Some(a) = &results.audio {
                         m.audio(a.duration_seconds, t.transcribe_seconds);
@@ -457,6 +460,7 @@ impl JobContext {
                         "completed"
                     );
                     self.faults.clear();
+                    self.pipeline.after_commit(job, &results).await;
                     Outcome::Completed
                 }
                 Some(Err(QueueError::LeaseLost { .. })) => {

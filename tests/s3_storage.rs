@@ -106,7 +106,7 @@ async fn put_fetch_limits_and_errors() {
     let src = dir.path().join("call.wav");
     let bytes = common::wav(8000, 2, 1.0);
     std::fs::write(&src, &bytes).unwrap();
-    s.put("2025/12/05/test.wav", &src).await.unwrap();
+    s.put(None, "2025/12/05/test.wav", &src).await.unwrap();
 
     let dest = dir.path().join("got");
     let n = s.fetch(None, "2025/12/05/test.wav", &dest, 10 << 20).await.unwrap();
@@ -115,10 +115,16 @@ async fn put_fetch_limits_and_errors() {
 
     // The row's own `r2_bucket` wins over the configured bucket.
     let other = bucket("cs-storage-other").await;
-    other.put("2025/12/05/only-here.wav", &src).await.unwrap();
+    other.put(None, "2025/12/05/only-here.wav", &src).await.unwrap();
     assert!(matches!(s.fetch(None, "2025/12/05/only-here.wav", &dest, 10 << 20).await, Err(StorageError::NotFound(_))));
     let n = s.fetch(Some("cs-storage-other"), "2025/12/05/only-here.wav", &dest, 10 << 20).await.unwrap();
     assert_eq!(n as usize, bytes.len());
+    // A cleaned copy goes to the row's bucket; deleting is idempotent.
+    s.put(Some("cs-storage-other"), "2025/12/05/copy.wav", &src).await.unwrap();
+    assert!(other.fetch(None, "2025/12/05/copy.wav", &dest, 10 << 20).await.is_ok());
+    s.delete(Some("cs-storage-other"), "2025/12/05/copy.wav").await.unwrap();
+    assert!(matches!(other.fetch(None, "2025/12/05/copy.wav", &dest, 10 << 20).await, Err(StorageError::NotFound(_))));
+    s.delete(Some("cs-storage-other"), "2025/12/05/copy.wav").await.unwrap();
     // A full URL in `r2_path` reduces to the key (path style: the bucket segment goes).
     let key = callscribe::storage::object_key(
         "https://acct.r2.cloudflarestorage.com/cs-storage-other/2025/12/05/only-here.wav",
@@ -276,7 +282,7 @@ async fn a_worker_waits_out_a_missing_bucket_and_recovers() {
     let s = bucket(&name).await;
     let src = env.dir.path().join("call.wav");
     std::fs::write(&src, common::wav(8000, 1, 1.0)).unwrap();
-    s.put("2026/11/23/call.wav", &src).await.unwrap();
+    s.put(None, "2026/11/23/call.wav", &src).await.unwrap();
     let r = common::wait_for(q.as_ref(), id, Duration::from_secs(30), "completion", |r| r.status == "completed").await;
     assert_eq!(r.attempts, 1, "no attempt spent on the worker's fault: {r:?}");
     common::signal(&child.0, libc::SIGTERM);

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS ai_call_recordings (
     lease_token             VARCHAR(36) NULL,
     processing_stage        VARCHAR(16) NULL,
     crashes                 INTEGER NOT NULL DEFAULT 0,
+    redacted_audio_path     VARCHAR(512) NULL,
     KEY ai_call_recordings_apex_id_index (apex_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS ai_call_recordings (
     heartbeat_at            DATETIME NULL,
     lease_token             VARCHAR(36) NULL,
     processing_stage        VARCHAR(16) NULL,
-    crashes                 INTEGER NOT NULL DEFAULT 0
+    crashes                 INTEGER NOT NULL DEFAULT 0,
+    redacted_audio_path     VARCHAR(512) NULL
 );
 CREATE INDEX IF NOT EXISTS ai_call_recordings_apex_id_index ON ai_call_recordings (apex_id);
 

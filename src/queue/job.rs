@@ -118,6 +118,28 @@ pub struct JobResults {
     pub analysis_error: Option<String>,
     /// Where the time went (logged, not stored).
     pub timings: StageTimings,
+    /// What redaction did, when it is on (the transcript above is then the redacted one).
+    pub redaction: Option<RedactionOutcome>,
+}
+
+/// What redaction did to one recording. Never holds a PII value, but for the
+/// raw text kept on purpose (`redaction.keep_raw`), which is never serialised.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RedactionOutcome {
+    /// `pii_detected`: types, placeholders, offsets and times.
+    pub items: Vec<crate::redact::PiiItem>,
+    /// The raw full text for `full_transcript` (`redaction.keep_raw`).
+    #[serde(skip)]
+    pub raw_text: Option<String>,
+    /// The cleaned copy's object key, once stored.
+    pub audio_key: Option<String>,
+    /// Why no cleaned copy was stored (the row completes all the same; the
+    /// original is then kept whatever `delete_original` says).
+    pub audio_error: Option<String>,
+    /// Seconds of audio covered in the cleaned copy.
+    pub covered_seconds: f64,
+    /// Point `r2_path` at the cleaned copy and delete the original after commit.
+    pub replace_original: bool,
 }
 
 /// Seconds per stage of one job.
@@ -128,6 +150,8 @@ pub struct StageTimings {
     pub transcribe_seconds: f64,
     /// The analysis engine (inference).
     pub analyze_seconds: f64,
+    /// Finding PII and writing and storing the cleaned audio.
+    pub redact_seconds: f64,
     /// Everything from the start of the fetch to the end of the last stage.
     pub pipeline_seconds: f64,
 }
@@ -149,6 +173,13 @@ impl JobResults {
             "dropped_no_speech_segments": t.dropped_no_speech,
             "repetitions_cut": t.repetitions_cut,
             "speakers": t.segments.iter().filter_map(|s| s.speaker.clone()).collect::<std::collections::BTreeSet<_>>(),
+            "redaction": self.redaction.as_ref().map(|r| serde_json::json!({
+                "entities": crate::redact::counts(&r.items),
+                "audio_key": r.audio_key,
+                "audio_error": r.audio_error,
+                "covered_seconds": (r.covered_seconds * 100.0).round() / 100.0,
+                "raw_kept": r.raw_text.is_some(),
+            })),
         }))
     }
 }

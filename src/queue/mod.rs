@@ -29,8 +29,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use job::{
-    clip_error, AnalysisSelector, ErrorCount, Job, JobResults, JobState, Lease, NewRecording, RescueCounts, Selector,
-    Stats,
+    clip_error, AnalysisSelector, ErrorCount, Job, JobResults, JobState, Lease, NewRecording, RedactionOutcome,
+    RescueCounts, Selector, Stats,
 };
 
 use crate::config::{Backend, DatabaseConfig};
@@ -804,15 +804,25 @@ pub(crate) mod sql {
 
     /// The completing update: `completed`, timestamps, the measured duration
     /// where the app left none.
-    pub fn complete(d: Dialect, lease: &Lease, duration: Option<i64>) -> (String, Vec<Val>) {
-        let set = format!(
+    /// The cleaned copy's key goes to `redacted_audio_path`, and to `r2_path`
+    /// (a WAV now) when the original is to be deleted.
+    pub fn complete(d: Dialect, lease: &Lease, r: &JobResults) -> (String, Vec<Val>) {
+        let cleaned = r.redaction.as_ref().and_then(|x| x.audio_key.clone());
+        let replace = cleaned.is_some() && r.redaction.as_ref().is_some_and(|x| x.replace_original);
+        let mut set = format!(
             "processing_status = 'completed', processing_completed_at = {}, heartbeat_at = NULL, \
              lease_token = NULL, processing_error = NULL, processing_stage = NULL, \
-             duration_seconds = COALESCE(duration_seconds, {})",
+             duration_seconds = COALESCE(duration_seconds, {}), redacted_audio_path = {}",
             d.now(),
-            d.p(1)
+            d.p(1),
+            d.p(2)
         );
-        set_held(d, &set, vec![Val::Int(duration)], lease)
+        let mut vals = vec![Val::Int(r.duration_seconds()), Val::Text(cleaned.clone())];
+        if replace {
+            set.push_str(&format!(", r2_path = {}, file_format = 'wav'", d.p(3)));
+            vals.push(Val::Text(cleaned));
+        }
+        set_held(d, &set, vals, lease)
     }
 
     /// Earlier results of the recording, deleted in the completing transaction.
@@ -906,9 +916,17 @@ pub(crate) fn transcription_row(id: i64, r: &JobResults) -> Option<Vec<(&'static
     if let (Some(m), Some(obj)) = (&r.speaker_metrics, details.as_object_mut()) {
         obj.insert("call".into(), contract::call_figures(m));
     }
+    let redaction = r.redaction.as_ref();
     Some(vec![
         ("ai_call_recording_id", Val::Int(Some(id)), false),
-        ("full_transcript", Val::Text(Some(t.full_text())), false),
+        // NOT NULL in the app: the redacted text unless the raw is kept on purpose.
+        (
+            "full_transcript",
+            Val::Text(Some(redaction.and_then(|x| x.raw_text.clone()).unwrap_or_else(|| t.full_text()))),
+            false,
+        ),
+        ("redacted_transcript", Val::Text(redaction.map(|_| t.full_text())), false),
+        ("pii_detected", Val::Text(redaction.and_then(|x| serde_json::to_string(&x.items).ok())), true),
         ("segments", Val::Text(Some(contract::segments(t).to_string())), true),
         ("language_detected", Val::Text(Some(contract::clip(&t.language, 32))), false),
         ("confidence_score", Val::Float(Some(contract::unit_score(t.confidence()))), false),
@@ -1045,7 +1063,7 @@ macro_rules! push_segment {
 macro_rules! write_results {
     ($conn:expr, $lease:expr, $results:expr, $segments_table:expr, $db:ty, $json:expr) => {{
         let (lease, results) = ($lease, $results);
-        let (sql, vals) = $crate::queue::sql::complete(DIALECT, lease, results.duration_seconds());
+        let (sql, vals) = $crate::queue::sql::complete(DIALECT, lease, results);
         let done = $crate::queue::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).execute(&mut *$conn).await?;
         if done.rows_affected() != 1 {
             return Err(QueueError::LeaseLost { id: lease.id, attempt: lease.attempt });

@@ -120,6 +120,12 @@ pub const WORKER_COLUMNS: &[WorkerColumn] = &[
         Kind::Counter,
         "times this row's processing died (worker or inference process); failed at `retry.max_crashes`",
     ),
+    col(
+        RECORDINGS,
+        "redacted_audio_path",
+        Kind::Str(512),
+        "object key of the cleaned copy (PII silenced or toned out) when redaction is on",
+    ),
     col(TRANSCRIPTIONS, "language_probability", Kind::Double, "whisper's probability for `language_detected`, 0–1"),
     col(TRANSCRIPTIONS, "transcription_details", Kind::Json, "speakers, segment count, clean-up counts, code-mixing"),
     col(

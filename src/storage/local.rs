@@ -69,7 +69,7 @@ impl Storage for LocalStorage {
         Ok(total)
     }
 
-    async fn put(&self, key: &str, src: &Path) -> Result<(), StorageError> {
+    async fn put(&self, _bucket: Option<&str>, key: &str, src: &Path) -> Result<(), StorageError> {
         let dest = self.path_of(key)?;
         if let Some(parent) = dest.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(|e| io_error(key, e))?;
@@ -79,6 +79,13 @@ impl Storage for LocalStorage {
         tokio::fs::copy(src, &tmp).await.map_err(|e| io_error(key, e))?;
         tokio::fs::rename(&tmp, &dest).await.map_err(|e| io_error(key, e))?;
         Ok(())
+    }
+
+    async fn delete(&self, _bucket: Option<&str>, key: &str) -> Result<(), StorageError> {
+        match tokio::fs::remove_file(self.path_of(key)?).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(key, e)),
+            _ => Ok(()),
+        }
     }
 
     async fn check(&self) -> Result<(), StorageError> {
@@ -104,7 +111,7 @@ mod tests {
         store.check().await.unwrap();
         let src = dir.path().join("a.wav");
         std::fs::write(&src, vec![7u8; 1000]).unwrap();
-        store.put("2025/12/05/a.wav", &src).await.unwrap();
+        store.put(None, "2025/12/05/a.wav", &src).await.unwrap();
         let dest = dir.path().join("out");
         assert_eq!(store.fetch(None, "2025/12/05/a.wav", &dest, 1000).await.unwrap(), 1000);
         assert_eq!(std::fs::read(&dest).unwrap(), vec![7u8; 1000]);

@@ -108,8 +108,12 @@ pub trait Storage: Send + Sync {
     /// Returns the number of bytes written.
     async fn fetch(&self, bucket: Option<&str>, key: &str, dest: &Path, max_bytes: u64) -> Result<u64, StorageError>;
 
-    /// Store the local file `src` as object `key`.
-    async fn put(&self, key: &str, src: &Path) -> Result<(), StorageError>;
+    /// Store the local file `src` as object `key` of `bucket` (`None`: the
+    /// configured bucket).
+    async fn put(&self, bucket: Option<&str>, key: &str, src: &Path) -> Result<(), StorageError>;
+
+    /// Remove object `key` of `bucket`; a missing object is not an error.
+    async fn delete(&self, bucket: Option<&str>, key: &str) -> Result<(), StorageError>;
 
     /// Whether the bucket or folder is reachable.
     async fn check(&self) -> Result<(), StorageError>;

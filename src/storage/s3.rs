@@ -152,19 +152,32 @@ impl Storage for S3Storage {
         Ok(total)
     }
 
-    async fn put(&self, key: &str, src: &Path) -> Result<(), StorageError> {
+    async fn put(&self, bucket: Option<&str>, key: &str, src: &Path) -> Result<(), StorageError> {
         let object = self.object_key(key)?;
+        let bucket = bucket.filter(|b| !b.trim().is_empty()).unwrap_or(&self.bucket);
         let body =
             ByteStream::from_path(src).await.map_err(|e| StorageError::Other(format!("{}: {e}", src.display())))?;
         self.client
             .put_object()
-            .bucket(&self.bucket)
+            .bucket(bucket)
             .key(&object)
             .body(body)
             .send()
             .await
             .map_err(|e| classify(&self.endpoint, key, e))?;
         Ok(())
+    }
+
+    async fn delete(&self, bucket: Option<&str>, key: &str) -> Result<(), StorageError> {
+        let object = self.object_key(key)?;
+        let bucket = bucket.filter(|b| !b.trim().is_empty()).unwrap_or(&self.bucket);
+        match self.client.delete_object().bucket(bucket).key(&object).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match classify(&self.endpoint, key, e) {
+                StorageError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
     }
 
     async fn check(&self) -> Result<(), StorageError> {
