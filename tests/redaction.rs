@@ -63,6 +63,17 @@ fn labelled_set_recall_and_precision_per_type() {
         let (tp, missed, fp) = s.values().fold((0, 0, 0), |(a, b, c), x| (a + x.tp, b + x.missed, c + x.false_pos));
         eprintln!("form {form:<11} {:>4} examples: found {tp}, missed {missed}, wrong {fp}", part.len());
     }
+    // What was missed or wrongly found, for the record (no real data here).
+    for e in &set {
+        let pred = callscribe::redact::corpus::predict(e, Locales::ALL);
+        let want: Vec<_> = e.labels.iter().map(|l| (l.kind, l.first, l.last)).collect();
+        let got: Vec<_> = pred.iter().map(|l| (l.kind, l.first, l.last)).collect();
+        let covered = |l: &(Kind, usize, usize)| got.iter().any(|p| p.0 == l.0 && p.1 <= l.1 && p.2 >= l.2);
+        let grounded = |p: &(Kind, usize, usize)| want.iter().any(|l| l.0 == p.0 && p.1 <= l.2 && l.1 <= p.2);
+        if !want.iter().all(covered) || !got.iter().all(grounded) {
+            eprintln!("  [{}] {:?}: want {want:?}, got {got:?}", e.form, e.text());
+        }
+    }
     assert!(bad.is_empty(), "below the bounds: {bad:?}");
 
     // Locales switch entity sets off: with only `in`, no UK type is found.
@@ -117,10 +128,12 @@ fn leaks(text: &str, secret: &str) -> bool {
     digit_runs(text).iter().any(|r| windows.iter().any(|w| r.contains(w)))
 }
 
-const PHONE: &str = "9876543210";
+/// An Indian mobile number, made up. No 9s: espeak-ng's "nine" is heard as
+/// "i" by tiny.en, which would test whisper, not redaction.
+const PHONE: &str = "8765432101";
 /// A valid Aadhaar number (Verhoeff), made up.
 fn aadhaar() -> String {
-    let body = "23456789012";
+    let body = "23456780123";
     format!("{body}{}", callscribe::redact::check::verhoeff_digit(body))
 }
 
@@ -145,14 +158,14 @@ fn model(name: &str) -> PathBuf {
 /// number, Aadhaar number, goodbye.
 fn spoken_call(path: &Path) {
     let text = format!(
-        "Hello, thank you for calling the bank. My phone number is {}. And my Aadhaar number is {}. \
+        "Hello, thank you for calling the bank. My mobile number is {}. And my Aadhaar number is {}. \
          Thank you very much for your help, goodbye.",
         said(PHONE),
         said(&aadhaar())
     );
     let raw = path.with_extension("espeak.wav");
     let st = Command::new("espeak-ng")
-        .args(["-v", "en-us", "-s", "140", "-w"])
+        .args(["-v", "en-gb", "-s", "140", "-w"])
         .arg(&raw)
         .arg(&text)
         .status()
@@ -447,8 +460,9 @@ async fn no_pii_value_reaches_the_database_the_logs_the_llm_or_the_bucket() {
 
 #[test]
 fn the_leak_check_itself_catches_values_in_every_form() {
-    assert!(leaks("call 98765 43210", PHONE));
-    assert!(leaks("nine eight seven six five four three two one zero", PHONE));
+    assert!(leaks("call 87654 32101", PHONE));
+    assert!(leaks("eight seven six five four three two one zero one", PHONE));
     assert!(leaks("double nine eight seven six five", "998765"));
     assert!(!leaks("call [PHONE] now, 2026-11-23 10:55:12", PHONE));
+    assert!(leaks("and 2-3-4-5-6-7-8-0-1-2-3-0", &aadhaar()));
 }

@@ -152,6 +152,8 @@ struct Tok {
     /// Its part of an identifier; `Some("")` for a joiner inside a run
     /// ("double", "slash", the unit of "ninety eight").
     code: Option<String>,
+    /// The other reading of a spelled `O`: the digit 0.
+    alt: Option<String>,
     /// The code came from number words or numerals (not letters).
     numeric: bool,
     /// Said as a word ("five", "oh"), not written as a numeral.
@@ -307,6 +309,12 @@ fn analyse(word: &str) -> Tok {
         (t.numeric, t.spoken, t.unit) = (true, true, true);
         return t;
     }
+    // A spelled O is the letter or the digit 0: both are tried.
+    if core == "O" || core == "o" {
+        t.code = Some("O".into());
+        t.alt = Some("0".into());
+        return t;
+    }
     if let Some(d) = lookup(AMBIGUOUS, &lower) {
         t.code = Some(d.to_string());
         (t.numeric, t.spoken, t.ambiguous) = (true, true, true);
@@ -374,7 +382,14 @@ fn analyse(word: &str) -> Tok {
     }
     // Upper-case codes (SW1A, MH12, ABCPE1234F) and lower-case ones with digits.
     if alnum && core.len() <= 15 && (has_digit || (core.len() <= 5 && core.chars().all(|c| c.is_ascii_uppercase()))) {
-        t.code = Some(core.to_ascii_uppercase());
+        let up = core.to_ascii_uppercase();
+        // "O7700": a zero written as the letter.
+        if has_digit && up.chars().all(|c| c.is_ascii_digit() || c == 'O') {
+            t.code = Some(up.replace('O', "0"));
+            t.numeric = true;
+        } else {
+            t.code = Some(up);
+        }
     }
     t
 }
@@ -417,7 +432,8 @@ fn tokens(words: &[&str]) -> Vec<Tok> {
         }
     }
     // "oh", "o", "do": digits only in a chain that touches a plain digit word.
-    let mut resolved: Vec<bool> = t.iter().map(|x| !x.ambiguous && x.numeric && has_digits(x)).collect();
+    // A "double" before a digit counts as one.
+    let mut resolved: Vec<bool> = t.iter().map(|x| !x.ambiguous && x.numeric && x.code.is_some()).collect();
     loop {
         let mut changed = false;
         for i in 0..n {
@@ -463,8 +479,18 @@ const CARD_WORDS: &[&str] =
     &["card", "credit", "debit", "visa", "mastercard", "amex", "rupay", "maestro", "कार्ड", "long number"];
 const NHS_WORDS: &[&str] = &["nhs"];
 const SORT_WORDS: &[&str] = &["sort code", "sort", "sortcode"];
-const ACCOUNT_WORDS: &[&str] =
-    &["account", "a/c", "acc", "acct", "khata", "खाता", "account number", "bank", "sort code", "savings", "current"];
+const ACCOUNT_WORDS: &[&str] = &[
+    "account",
+    "a/c",
+    "acc",
+    "acct",
+    "khata",
+    "खाता",
+    "account number",
+    "sort code",
+    "savings account",
+    "current account",
+];
 const CVV_WORDS: &[&str] =
     &["cvv", "cvc", "cv2", "cvv2", "security code", "three digits", "back of the card", "3 digits"];
 const EXPIRY_WORDS: &[&str] =
@@ -485,6 +511,8 @@ const PIN_WORDS: &[&str] = &[
 const DOB_WORDS: &[&str] =
     &["born", "birth", "dob", "d.o.b", "birthday", "janam", "janamdin", "janmdin", "जन्म", "date of birth"];
 const PASSPORT_WORDS: &[&str] = &["passport"];
+/// Words that name a phone number, whatever else was said before.
+const PHONE_SPECIFIC: &[&str] = &["mobile", "phone", "whatsapp", "landline", "cell", "call me", "ring me", "fone"];
 const PHONE_WORDS: &[&str] = &["phone", "mobile", "number", "call", "whatsapp", "contact", "landline", "fone"];
 /// Words that make a number an order, reference or amount, not a person's.
 const NOT_PERSONAL: &[&str] = &[
@@ -557,7 +585,7 @@ fn digits_kind(t: &[Tok], a: usize, b: usize, s: &str, loc: Locales) -> Option<K
     }
     if (13..=19).contains(&n)
         && check::luhn(s)
-        && (ctx(CARD_WORDS) || (matches!(n, 15 | 16) && (b'3'..=b'6').contains(&first)))
+        && (ctx(CARD_WORDS) || (matches!(n, 15 | 16) && (b'3'..=b'6').contains(&first) && !ctx(ACCOUNT_WORDS)))
     {
         return Some(Kind::Card);
     }
@@ -570,7 +598,7 @@ fn digits_kind(t: &[Tok], a: usize, b: usize, s: &str, loc: Locales) -> Option<K
     if n == 8 && ctx(DOB_WORDS) && date_digits(s, 1900..=2030) {
         return Some(Kind::Dob);
     }
-    if personal && phone(s, loc) && !ctx(ACCOUNT_WORDS) {
+    if personal && phone(s, loc) && (!ctx(ACCOUNT_WORDS) || ctx(PHONE_SPECIFIC)) {
         return Some(Kind::Phone);
     }
     if ctx(ACCOUNT_WORDS) && ((loc.uk && n == 8) || (loc.india && (9..=18).contains(&n))) {
@@ -925,6 +953,21 @@ fn birth_dates(t: &[Tok], out: &mut Vec<Found>) {
     }
 }
 
+/// The codes words `t` spell, every reading of their spelled O's (at most 8).
+fn readings(t: &[Tok]) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for x in t {
+        let Some(code) = x.code.as_deref() else { continue };
+        match x.alt.as_deref() {
+            Some(alt) if out.len() < 8 => {
+                out = out.into_iter().flat_map(|s| [format!("{s}{code}"), format!("{s}{alt}")]).collect();
+            }
+            _ => out.iter_mut().for_each(|s| s.push_str(code)),
+        }
+    }
+    out
+}
+
 /// Find the PII in `words` (one speaker's or one channel's words in order).
 pub fn detect(words: &[&str], loc: Locales) -> Vec<Found> {
     let t = tokens(words);
@@ -955,31 +998,23 @@ pub fn detect(words: &[&str], loc: Locales) -> Vec<Found> {
                 {
                     continue;
                 }
-                let s: String = (a..=b).filter_map(|k| t[k].code.as_deref()).collect();
-                if s.is_empty() || s.len() > 24 {
-                    continue;
-                }
-                let digits_only = s.bytes().all(|c| c.is_ascii_digit());
-                let kind = if digits_only {
-                    // Digits must be the whole stretch of digits they sit in: a
-                    // near-miss never yields a match from part of itself.
-                    let digit_word =
-                        |k: usize| t[k].code.as_deref().is_some_and(|c| c.bytes().all(|b| b.is_ascii_digit()));
-                    let whole = (a == i || !digit_word(a - 1)) && (b == j || !digit_word(b + 1));
-                    if whole {
-                        digits_kind(&t, a, b, &s, loc)
-                    } else {
-                        None
+                let kind = readings(&t[a..=b]).into_iter().find_map(|s| {
+                    if s.is_empty() || s.len() > 24 {
+                        return None;
                     }
-                } else {
-                    let mixed = |k: usize| has_digits(&t[k]);
-                    let whole = (a == i || !mixed(a - 1)) && (b == j || !mixed(b + 1));
-                    if whole {
-                        code_kind(&t, a, b, &s, loc)
+                    if s.bytes().all(|c| c.is_ascii_digit()) {
+                        // Digits must be the whole stretch of digits they sit in: a
+                        // near-miss never yields a match from part of itself.
+                        let digit_word =
+                            |k: usize| t[k].code.as_deref().is_some_and(|c| c.bytes().all(|b| b.is_ascii_digit()));
+                        let whole = (a == i || !digit_word(a - 1)) && (b == j || !digit_word(b + 1));
+                        whole.then(|| digits_kind(&t, a, b, &s, loc)).flatten()
                     } else {
-                        None
+                        let mixed = |k: usize| has_digits(&t[k]);
+                        let whole = (a == i || !mixed(a - 1)) && (b == j || !mixed(b + 1));
+                        whole.then(|| code_kind(&t, a, b, &s, loc)).flatten()
                     }
-                };
+                });
                 if let Some(kind) = kind {
                     found.push(Found { kind, first: a, last: b });
                 }
