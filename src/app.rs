@@ -737,6 +737,34 @@ async fn doctor(cfg: &Config) -> Result<()> {
         }
         crate::config::AnalysisEngine::Http(h) => line(true, "analysis", format!("{} model {}", h.base_url, h.model)),
     }
+    match &cfg.redaction {
+        None => line(true, "redaction", "off".into()),
+        Some(r) => {
+            let sets: Vec<&str> = [(r.locales.india, "in"), (r.locales.uk, "gb")]
+                .into_iter()
+                .filter_map(|(on, name)| on.then_some(name))
+                .collect();
+            let audio = match &r.audio {
+                None => "no cleaned audio".to_string(),
+                Some(a) => format!(
+                    "cleaned audio ({:?}) as {}{}",
+                    a.cover,
+                    a.key_pattern,
+                    if a.delete_original { ", original deleted" } else { "" }
+                ),
+            };
+            line(
+                true,
+                "redaction",
+                format!(
+                    "on: {} + cards, PINs, emails, dates of birth; {}; raw text {}",
+                    sets.join(", "),
+                    audio,
+                    if r.keep_raw { "kept in full_transcript" } else { "not kept" }
+                ),
+            )
+        }
+    }
     std::io::stdout().flush().ok();
     if !ok {
         bail!("doctor found problems");

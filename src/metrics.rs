@@ -51,6 +51,8 @@ pub struct Metrics {
     queue_rows: Family<Labels, Gauge>,
     oldest_pending_seconds: Gauge<f64, AtomicU64>,
     scrape_errors: Counter,
+    pii_entities: Family<Labels, Counter>,
+    cleaned_audio_failures: Counter,
 }
 
 impl Metrics {
@@ -70,6 +72,8 @@ impl Metrics {
             queue_rows: Family::default(),
             oldest_pending_seconds: Gauge::default(),
             scrape_errors: Counter::default(),
+            pii_entities: Family::default(),
+            cleaned_audio_failures: Counter::default(),
         };
         registry.register(
             "jobs",
@@ -78,7 +82,7 @@ impl Metrics {
         );
         registry.register(
             "stage_seconds",
-            "Time spent per stage: fetch, transcribe, analyze, write",
+            "Time spent per stage: fetch, transcribe, redact, analyze, write",
             m.stage_seconds.clone(),
         );
         registry.register("audio_seconds", "Seconds of audio in completed jobs", m.audio_seconds.clone());
@@ -115,8 +119,28 @@ impl Metrics {
             m.oldest_pending_seconds.clone(),
         );
         registry.register("scrape_errors", "Scrapes whose queue sample failed", m.scrape_errors.clone());
+        registry.register(
+            "pii_entities",
+            "PII spans redacted in committed jobs, by type (AADHAAR, PHONE, UK_NINO, …)",
+            m.pii_entities.clone(),
+        );
+        registry.register(
+            "cleaned_audio_failures",
+            "Redacting jobs whose cleaned audio copy could not be written or stored (the original was kept)",
+            m.cleaned_audio_failures.clone(),
+        );
         registry.register("build", "The build", Info::new(vec![("version", env!("CARGO_PKG_VERSION").to_string())]));
         Metrics { registry, ..m }
+    }
+
+    /// What redaction did in one committed job.
+    pub fn redaction(&self, r: &crate::queue::RedactionOutcome) {
+        for item in &r.items {
+            self.pii_entities.get_or_create(&label("type", item.kind.name())).inc();
+        }
+        if r.audio_error.is_some() {
+            self.cleaned_audio_failures.inc();
+        }
     }
 
     pub fn job(&self, outcome: &str) {

@@ -341,7 +341,12 @@ impl Pipeline {
         }
         // The transcript the analysis reads: the redacted one unless configured otherwise.
         let mut raw_for_analysis = None;
-        if let (Some(cfg), Some(raw)) = (&self.config.redaction, results.transcript.take()) {
+        // The transcript is taken out only when redaction is on (and put back redacted).
+        let to_redact = match &self.config.redaction {
+            Some(cfg) => results.transcript.take().map(|t| (cfg, t)),
+            None => None,
+        };
+        if let Some((cfg, raw)) = to_redact {
             enter(Stage::Redact, None);
             let t4 = Instant::now();
             let padding = cfg.audio.as_ref().map_or(0.0, |a| a.padding_seconds);

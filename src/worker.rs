@@ -442,8 +442,9 @@ impl JobContext {
                     m.stage("fetch", t.fetch_seconds);
                     m.stage("transcribe", t.transcribe_seconds);
                     m.stage("analyze", t.analyze_seconds);
-                    if results.redaction.is_some() {
+                    if let Some(r) = &results.redaction {
                         m.stage("redact", t.redact_seconds);
+                        m.redaction(r);
                     }
                     m.stage("write", (seconds - t.pipeline_seconds).max(0.0));
                     if let Some(a) = &results.audio {

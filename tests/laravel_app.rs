@@ -98,7 +98,8 @@ async fn laravel_app(kind: Kind, name: &str) {
         c.env("CALLSCRIBE_ASR__ENABLED", "true")
             .env("CALLSCRIBE_ASR__MODEL", tiny_model())
             .env("CALLSCRIBE_ASR__THREADS", "2")
-            .env("CALLSCRIBE_ANALYSIS__ENGINE", "heuristic");
+            .env("CALLSCRIBE_ANALYSIS__ENGINE", "heuristic")
+            .env("CALLSCRIBE_REDACTION__ENABLED", "true");
     };
 
     // The app's tables, as Laravel makes them.
@@ -151,10 +152,14 @@ async fn laravel_app(kind: Kind, name: &str) {
         assert!(r["processing_completed_at"].is_string(), "{r:#}");
         assert!(r["duration_seconds"].as_i64().is_some_and(|d| (6..=20).contains(&d)), "{r:#}");
         let t = &r["transcription"];
-        let w = wer(&reference, t["full_transcript"].as_str().unwrap());
+        let w = wer(&reference, t["full_transcript"].as_str().unwrap_or_else(|| panic!("no transcript: {r:#}")));
         eprintln!("{kind:?} GSM row {id}: WER {w:.3}: {}", t["full_transcript"]);
         assert!(w < 0.35, "WER {w:.3}: {t:#}");
         assert_eq!(t["language_detected"], "en");
+        // Redaction on, nothing personal said: the redacted text is the text, and
+        // `pii_detected` an empty list the app decodes.
+        assert_eq!(t["redacted_transcript"], t["full_transcript"], "{t:#}");
+        assert_eq!(t["pii_detected"], serde_json::json!([]), "{t:#}");
         assert!(t["confidence_score"].as_f64().is_some_and(|c| c > 0.0 && c <= 1.0), "{t:#}");
         assert!(t["model_used"].as_str().unwrap().contains("tiny.en"), "{t:#}");
         assert!(t["processing_time_seconds"].is_i64(), "{t:#}");

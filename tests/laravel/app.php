@@ -285,6 +285,8 @@ switch ($command) {
             $segments = json_decode($t->getAttributes()['segments'] ?? 'null', true);
             $out['transcription'] = [
                 'full_transcript' => $t->full_transcript,
+                'redacted_transcript' => $t->redacted_transcript,
+                'pii_detected' => json_decode($t->getAttributes()['pii_detected'] ?? 'null', true),
                 'language_detected' => $t->language_detected,
                 'confidence_score' => $t->confidence_score,
                 'model_used' => $t->model_used,
