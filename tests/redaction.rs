@@ -344,25 +344,18 @@ async fn capture_llm(bodies: Arc<Mutex<Vec<String>>>) -> String {
     format!("http://{addr}/v1")
 }
 
+/// The first column of every row `sql` returns.
+async fn names(c: &mut sqlx::SqliteConnection, sql: String) -> Vec<String> {
+    sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(c).await.unwrap().iter().map(|r| r.get(0)).collect()
+}
+
 /// Every text cell of every table, as strings.
 async fn all_cells(url: &str) -> Vec<String> {
     let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
-    let tables: Vec<String> = sqlx::query("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .fetch_all(&mut c)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables = names(&mut c, "SELECT name FROM sqlite_master WHERE type = 'table'".into()).await;
     let mut cells = Vec::new();
     for t in tables {
-        let cols: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{t}')")))
-            .fetch_all(&mut c)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let cols = names(&mut c, format!("SELECT name FROM pragma_table_info('{t}')")).await;
         let select = cols.iter().map(|c| format!("CAST({c} AS TEXT)")).collect::<Vec<_>>().join(", ");
         for r in sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {select} FROM {t}"))).fetch_all(&mut c).await.unwrap()
         {

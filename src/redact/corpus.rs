@@ -257,28 +257,7 @@ const SURNAMES: &[&str] = &["kumar", "sharma", "smith", "patel", "jones", "singh
 const MONTHS: &[&str] = &["January", "March", "June", "July", "September", "October", "December"];
 
 fn day_words(d: u32) -> String {
-    const ORD: [&str; 20] = [
-        "first",
-        "second",
-        "third",
-        "fourth",
-        "fifth",
-        "sixth",
-        "seventh",
-        "eighth",
-        "ninth",
-        "tenth",
-        "eleventh",
-        "twelfth",
-        "thirteenth",
-        "fourteenth",
-        "fifteenth",
-        "sixteenth",
-        "seventeenth",
-        "eighteenth",
-        "nineteenth",
-        "twentieth",
-    ];
+    use super::detect::ORDINALS as ORD;
     match d {
         1..=20 => ORD[d as usize - 1].to_string(),
         21..=28 => format!("twenty {}", ORD[d as usize - 21]),

@@ -815,7 +815,8 @@ fn month_of(w: &str) -> Option<u32> {
     MONTHS.iter().position(|m| *m == w || (w.len() == 3 && m.starts_with(w))).map(|i| i as u32 + 1)
 }
 
-const ORDINALS: &[&str] = &[
+/// "first" … "twentieth" (days of the month are said with them).
+pub(crate) const ORDINALS: &[&str] = &[
     "first",
     "second",
     "third",
