@@ -370,28 +370,21 @@ pub async fn analyzer_for(cfg: &Config) -> Result<Option<crate::analyze::Analyze
 async fn redact(cfg: &Config, args: crate::cli::RedactArgs) -> Result<()> {
     use crate::redact::{self, AudioRedaction, Cover, Locales};
     let settings = &cfg.redaction_settings;
-    let mut locales = settings.locales;
-    if !args.locales.is_empty() {
-        locales = Locales { india: false, uk: false };
-        for l in &args.locales {
-            match l.trim().to_ascii_lowercase().as_str() {
-                "in" => locales.india = true,
-                "gb" | "uk" => locales.uk = true,
-                other => bail!("--locales: unknown entity set {other:?} (in, gb)"),
-            }
-        }
-    }
+    let locales = if args.locales.is_empty() {
+        settings.locales
+    } else {
+        Locales::parse(&args.locales)
+            .map_err(|other| anyhow::anyhow!("--locales: unknown entity set {other:?} (in, gb)"))?
+    };
     let mut audio = settings.audio.clone().unwrap_or(AudioRedaction {
         cover: Cover::Tone,
         padding_seconds: 0.15,
         key_pattern: "{dir}{stem}.redacted.wav".into(),
         delete_original: false,
     });
-    match args.cover.as_deref() {
-        None => {}
-        Some("tone") => audio.cover = Cover::Tone,
-        Some("silence") => audio.cover = Cover::Silence,
-        Some(other) => bail!("--cover: {other:?} is neither tone nor silence"),
+    if let Some(name) = &args.cover {
+        audio.cover =
+            Cover::parse(name).ok_or_else(|| anyhow::anyhow!("--cover: {name:?} is neither tone nor silence"))?;
     }
     let mut engine: Option<Arc<WhisperEngine>> = None;
     let mut failures = 0;

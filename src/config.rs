@@ -995,20 +995,12 @@ impl RawConfig {
 impl RawRedaction {
     fn validate(self) -> Result<crate::redact::RedactionConfig, ConfigError> {
         use crate::redact::{AudioRedaction, Cover, Locales, RedactionConfig};
-        let mut locales = Locales { india: false, uk: false };
-        for l in &self.locales {
-            match l.trim().to_ascii_lowercase().as_str() {
-                "in" => locales.india = true,
-                "gb" | "uk" => locales.uk = true,
-                other => return Err(invalid("redaction.locales", other, "each must be \"in\" or \"gb\"")),
-            }
-        }
+        let locales = Locales::parse(&self.locales)
+            .map_err(|other| invalid("redaction.locales", other, "each must be \"in\" or \"gb\""))?;
         let audio = if self.audio {
-            let cover = match self.audio_cover.trim() {
-                "tone" => Cover::Tone,
-                "silence" => Cover::Silence,
-                other => return Err(invalid("redaction.audio_cover", other, "must be \"tone\" or \"silence\"")),
-            };
+            let cover = Cover::parse(&self.audio_cover).ok_or_else(|| {
+                invalid("redaction.audio_cover", self.audio_cover.trim(), "must be \"tone\" or \"silence\"")
+            })?;
             let padding = duration("redaction.audio_padding", &self.audio_padding)?;
             if padding > Duration::from_secs(2) {
                 return Err(invalid("redaction.audio_padding", self.audio_padding, "at most 2s"));

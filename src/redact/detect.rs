@@ -132,6 +132,19 @@ pub struct Locales {
 
 impl Locales {
     pub const ALL: Locales = Locales { india: true, uk: true };
+
+    /// `["in", "gb"]` (`uk` for `gb` too); the first unknown name is the error.
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Locales, String> {
+        let mut l = Locales { india: false, uk: false };
+        for n in names {
+            match n.as_ref().trim().to_ascii_lowercase().as_str() {
+                "in" => l.india = true,
+                "gb" | "uk" => l.uk = true,
+                other => return Err(other.to_string()),
+            }
+        }
+        Ok(l)
+    }
 }
 
 /// One finding: words `first..=last` of the stream are a `kind`.

@@ -26,6 +26,17 @@ pub enum Cover {
     Tone,
 }
 
+impl Cover {
+    /// `tone` or `silence`.
+    pub fn parse(name: &str) -> Option<Cover> {
+        match name.trim() {
+            "tone" => Some(Cover::Tone),
+            "silence" => Some(Cover::Silence),
+            _ => None,
+        }
+    }
+}
+
 /// The cleaned copy of the audio (`redaction.audio*`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AudioRedaction {
