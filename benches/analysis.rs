@@ -64,8 +64,8 @@ async fn main() {
     let t = transcript();
     let tpl = Template::builtin("loan_collection").unwrap();
     let speakers = vec!["agent".to_string(), "customer".to_string()];
-    let (system, user) = tpl.prompts(&transcript_lines(&t).join("\n"), "English");
-    let schema = tpl.schema(&speakers);
+    let (system, user) = tpl.prompts(&transcript_lines(&t).join("\n"), "British English");
+    let schema = tpl.schema(&speakers, t.segments.len());
 
     println!("analysis bench: {runs} runs of one 7-turn loan-collection call per row, 2 threads, greedy\n");
     println!("| model | grammar | load s | prompt tok/s | gen tok/s | tokens out | s per call | peak RSS MB | valid answers |");
@@ -102,7 +102,7 @@ async fn main() {
                         ps += r.prompt_seconds;
                         gt += r.generated_tokens;
                         gs += r.generate_seconds;
-                        if validate(&r.json, &tpl, &speakers).is_ok() {
+                        if validate(&r.json, &tpl, &speakers, &t, "en-GB").is_ok() {
                             valid += 1;
                         }
                     }

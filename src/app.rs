@@ -197,11 +197,12 @@ pub async fn execute(command: Command, cfg: Config, shutdown: CancellationToken)
             if let Some(o) = &results.outcome {
                 println!("outcome: {o}");
             }
-            // Topics, action items and compliance flags: `{name|description|issue, quote}` objects.
+            // Findings: `{name|description|issue|reason, quote}` objects.
             for (title, items, key) in [
                 ("topic", &results.key_topics, "name"),
                 ("action", &results.action_items, "description"),
                 ("compliance flag", &results.compliance_flags, "issue"),
+                ("score impact", &results.score_impacts, "reason"),
             ] {
                 for item in items.as_ref().and_then(|v| v.as_array()).into_iter().flatten() {
                     let text = item[key].as_str().or_else(|| item.as_str()).unwrap_or_default();
@@ -358,12 +359,12 @@ pub async fn analyzer_for(cfg: &Config) -> Result<Option<crate::analyze::Analyze
         }
         AnalysisEngine::Http(c) => Engine::Http(OpenAiHttp::new(c.clone())?),
     };
-    Ok(Some(Analyzer {
+    Ok(Some(Analyzer::with_tiers(
         engine,
-        template: cfg.analysis.template.clone(),
-        summary_language: cfg.analysis.summary_language.clone(),
-        max_prompt_chars: cfg.analysis.max_prompt_chars,
-    }))
+        cfg.analysis.tiers.clone(),
+        &cfg.analysis.locale,
+        cfg.analysis.max_prompt_chars,
+    )))
 }
 
 /// `callscribe redact`: offline redaction of audio files or transcript JSON.
@@ -578,12 +579,14 @@ async fn reanalyze(cfg: &Config, args: crate::cli::ReanalyzeArgs) -> Result<()> 
         bail!("analysis is off (analysis.engine = \"off\")");
     };
     let ids = q.reanalysis_targets(&selector).await?;
+    analyzer.set_table(q.analysis_layers().await?);
     let (mut done, mut failed) = (0, 0);
     for id in &ids {
         let Some(stored) = q.results(*id).await?.transcript else { continue };
         let transcript = stored.to_transcript();
+        let context = q.call_context(*id).await?;
         let span = tracing::info_span!("reanalyze", job_id = id);
-        match tracing::Instrument::instrument(analyzer.analyze(&transcript), span).await {
+        match tracing::Instrument::instrument(analyzer.analyze(&transcript, &context), span).await {
             Ok(a) => {
                 q.store_analysis(*id, Ok(&a), &transcript).await?;
                 done += 1;

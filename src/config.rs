@@ -122,8 +122,11 @@ pub struct RawAnalysis {
     pub max_tokens: u32,
     /// `fast`, `full` or `none`.
     pub grammar: String,
-    /// `loan_collection`, `delivery` or `support`.
+    /// The global tier: `loan_collection`, `delivery`, `support` or a custom one.
     pub template: String,
+    /// BCP 47 locale of the summaries (`en-GB`: British English).
+    pub locale: String,
+    /// Deprecated: the summary's language in words; `locale` replaces it.
     pub summary_language: String,
     pub http_base_url: String,
     pub http_model: String,
@@ -133,6 +136,9 @@ pub struct RawAnalysis {
     /// Custom templates by name (`[analysis.templates.NAME]`); a name here
     /// overrides a built-in one.
     pub templates: std::collections::BTreeMap<String, crate::analyze::Template>,
+    /// Settings per campaign type, direction and client
+    /// (`[analysis.tiers.campaign_type.NAME]`, …), over the global template.
+    pub tiers: crate::analyze::profile::FileTiers,
 }
 
 impl Default for RawAnalysis {
@@ -146,14 +152,16 @@ impl Default for RawAnalysis {
             chat_template: String::new(),
             gpu_layers: 0,
             deadline: "180s".into(),
-            max_tokens: 1024,
+            max_tokens: 1280,
             grammar: "fast".into(),
             template: "loan_collection".into(),
-            summary_language: "English".into(),
+            locale: "en-GB".into(),
+            summary_language: String::new(),
             http_base_url: String::new(),
             http_model: String::new(),
             http_api_key_env: "CALLSCRIBE_LLM_API_KEY".into(),
             templates: Default::default(),
+            tiers: Default::default(),
         }
     }
 }
@@ -170,8 +178,9 @@ pub enum AnalysisEngine {
 #[derive(Debug, Clone)]
 pub struct AnalysisConfig {
     pub engine: AnalysisEngine,
-    pub template: crate::analyze::Template,
-    pub summary_language: String,
+    /// The global template and the tiers over it.
+    pub tiers: crate::analyze::Tiers,
+    pub locale: String,
     pub max_prompt_chars: usize,
 }
 
@@ -860,22 +869,43 @@ impl RawConfig {
 
         let an = self.analysis;
         let name = an.template.trim();
-        let mut template = match an.templates.get(name).cloned() {
-            Some(t) => t,
-            None => crate::analyze::Template::builtin(name).ok_or_else(|| {
-                invalid(
-                    "analysis.template",
-                    an.template.clone(),
-                    "must be loan_collection, delivery, support or a name under [analysis.templates]",
-                )
-            })?,
+        let mut tiers = crate::analyze::Tiers {
+            global: Default::default(),
+            file: an.tiers.clone(),
+            templates: an.templates.clone(),
         };
-        template.name = name.to_string();
-        if template.outcomes.is_empty() {
-            return Err(invalid("analysis.templates", name, "a template needs at least one outcome"));
+        for (tname, t) in &an.templates {
+            if t.outcomes.is_empty() {
+                return Err(invalid("analysis.templates", tname, "a template needs at least one outcome"));
+            }
+            if let Some(p) = t.clone().complete().problem() {
+                return Err(invalid("analysis.templates", tname, &p));
+            }
         }
-        if !template.outcomes.iter().any(|o| o == "other") {
-            template.outcomes.push("other".into());
+        tiers.global = tiers.template(name).ok_or_else(|| {
+            invalid(
+                "analysis.template",
+                an.template.clone(),
+                "must be loan_collection, delivery, support or a name under [analysis.templates]",
+            )
+        })?;
+        if let Some(p) = tiers.problem() {
+            return Err(invalid("analysis.tiers", "", &p));
+        }
+        let locale = match (an.locale.trim(), an.summary_language.trim()) {
+            (l, _) if !l.is_empty() => l.to_string(),
+            (_, "") => "en-GB".to_string(),
+            // The old key, read as a locale for the validation of summaries.
+            (_, lang) if lang.to_lowercase().contains("hindi") => "hi-IN".to_string(),
+            _ => "en-GB".to_string(),
+        };
+        let locale_ok = |l: &str| {
+            let mut parts = l.split(['-', '_']);
+            parts.next().is_some_and(|p| (2..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphabetic()))
+                && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+        };
+        if !locale_ok(&locale) {
+            return Err(invalid("analysis.locale", locale, "must be a locale such as en-GB or hi-IN"));
         }
         let deadline = positive_duration("analysis.deadline", &an.deadline)?;
         if !["fast", "full", "none"].contains(&an.grammar.trim()) {
@@ -940,12 +970,7 @@ impl RawConfig {
         };
         // ~3.5 characters a token; leave room for the instructions and the answer.
         let max_prompt_chars = ((an.ctx as usize).saturating_sub(an.max_tokens as usize + 600) * 7 / 2).max(1000);
-        let analysis = AnalysisConfig {
-            engine,
-            template,
-            summary_language: an.summary_language.trim().to_string(),
-            max_prompt_chars,
-        };
+        let analysis = AnalysisConfig { engine, tiers, locale, max_prompt_chars };
 
         let format = match self.log.format.trim() {
             "auto" => LogFormat::Auto,
@@ -1119,11 +1144,39 @@ mod tests {
         )
         .unwrap();
         let c = RawConfig::load(Some(&file), &figment::value::Dict::new()).unwrap().validate().unwrap();
-        assert_eq!(c.analysis.template.name, "renewal");
-        assert_eq!(c.analysis.template.outcomes, ["renewed", "declined", "other"]);
+        assert_eq!(c.analysis.tiers.global.name, "renewal");
+        assert_eq!(c.analysis.tiers.global.outcomes, ["renewed", "declined", "other"]);
+        assert_eq!(c.analysis.locale, "en-GB");
         let mut raw = RawConfig::default();
         raw.analysis.template = "astrology".into();
         assert!(raw.validate().unwrap_err().to_string().contains("analysis.template"));
+        let mut raw = RawConfig::default();
+        raw.analysis.locale = "British".into();
+        assert!(raw.validate().unwrap_err().to_string().contains("analysis.locale"));
+    }
+
+    #[test]
+    fn analysis_tiers_come_from_the_file_and_bad_ones_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[analysis.tiers.campaign_type.delivery]\ntemplate = \"delivery\"\n\
+             [analysis.tiers.client.ACME]\ntopics = [\"refund\"]\n",
+        )
+        .unwrap();
+        let c = RawConfig::load(Some(&file), &figment::value::Dict::new()).unwrap().validate().unwrap();
+        let ctx = crate::analyze::CallContext {
+            campaign_type: Some("delivery".into()),
+            client_ref: Some("ACME".into()),
+            ..Default::default()
+        };
+        let (t, applied) = c.analysis.tiers.select(&ctx, &[]);
+        assert_eq!((t.name.as_str(), t.topics.as_slice()), ("delivery", &["refund".to_string()][..]));
+        assert_eq!(applied.tiers.len(), 3);
+        std::fs::write(&file, "[analysis.tiers.client.X]\ntemplate = \"horoscope\"\n").unwrap();
+        let e = RawConfig::load(Some(&file), &figment::value::Dict::new()).unwrap().validate().unwrap_err();
+        assert!(e.to_string().contains("analysis.tiers.client.X"), "{e}");
     }
 
     #[test]

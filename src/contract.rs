@@ -8,15 +8,17 @@
 //! | `ai_call_transcriptions.confidence_score` | mean word probability, 0–1, 4 decimals |
 //! | `ai_call_analysis.sentiment_score` | −10…+10, 2 decimals ([`sentiment_score`]) |
 //! | `ai_call_analysis.quality_score` | 0–100, 2 decimals; `quality_zone` from it ([`quality_zone`]) |
-//! | `key_topics` | `[{name, key, confidence, segment_ids, quote}]` |
-//! | `action_items` | `[{description, priority, segment_ids, quote}]` |
-//! | `compliance_flags` | `[{type, severity, issue, quote, segment_ids}]` |
+//! | `key_topics` | `[{name, key, confidence, segment_ids, quote, timestamp_start, timestamp_end}]` |
+//! | `action_items` | `[{description, priority, segment_ids, quote, …}]` |
+//! | `compliance_flags` | `[{type, severity, issue, quote, segment_ids, …}]` |
+//! | `score_impacts` | `[{impact (−5…+5), category, reason, segment_ids, quote, …}]` |
+//! | `agent_actions` | `[{action, segment_ids, quote, …}]` |
 //! | `speaker_metrics` | `{agent: {talk_time_seconds, talk_time_percentage, word_count, average_pace_wpm, interruptions, silence_percentage, …}, supporter: {…}}` |
 //!
-//! Evidence: a finding's `segment_ids` are the segments that share the most
-//! content words with it (at least one), and its `quote` is the best such
-//! segment's text; a finding no segment supports gets `[]` and a NULL quote,
-//! never an invented place.
+//! Evidence: every finding carries the `segment_ids` it cites, a `quote` that
+//! [`crate::analyze::evidence::check`] found in those segments, and
+//! `timestamp_start`/`timestamp_end` taken from the segments (a finding whose
+//! quote is not there was dropped before it got here).
 
 use serde_json::{json, Value};
 
@@ -182,29 +184,17 @@ fn content_words(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// The segments that support `finding`: those sharing the most content words with
-/// it (ties kept, at most 3), and the best one's text as the quote.
-pub fn evidence(t: Option<&Transcript>, finding: &str) -> (Vec<usize>, Option<String>) {
-    let Some(t) = t else { return (Vec::new(), None) };
-    let want = content_words(finding);
-    if want.is_empty() {
-        return (Vec::new(), None);
-    }
-    let scores: Vec<usize> = t
-        .segments
+/// How many segments of `t` mention `name` (share a content word with it).
+fn mentions(t: Option<&Transcript>, name: &str) -> usize {
+    let Some(t) = t else { return 0 };
+    let want = content_words(name);
+    t.segments
         .iter()
-        .map(|s| {
+        .filter(|s| {
             let have = content_words(&s.text);
-            want.iter().filter(|w| have.iter().any(|h| h == *w || (h.len() > 4 && h.starts_with(w.as_str())))).count()
+            want.iter().any(|w| have.iter().any(|h| h == w || (h.len() > 4 && h.starts_with(w.as_str()))))
         })
-        .collect();
-    let best = scores.iter().copied().max().unwrap_or(0);
-    if best == 0 {
-        return (Vec::new(), None);
-    }
-    let ids: Vec<usize> = scores.iter().enumerate().filter(|(_, s)| **s == best).map(|(i, _)| i).take(3).collect();
-    let quote = t.segments[ids[0]].text.trim().to_string();
-    (ids, Some(quote))
+        .count()
 }
 
 /// A machine key for a label: lower case, words joined by `_`.
@@ -219,80 +209,72 @@ pub fn key(label: &str) -> String {
     out
 }
 
+/// The evidence keys every finding carries.
+fn with_evidence(mut v: Value, e: &crate::analyze::Evidence) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.insert("segment_ids".into(), json!(e.segment_ids));
+        o.insert("quote".into(), json!(e.quote));
+        o.insert("timestamp_start".into(), json!(round(e.timestamp_start, 3)));
+        o.insert("timestamp_end".into(), json!(round(e.timestamp_end, 3)));
+    }
+    v
+}
+
 /// The `key_topics` JSON column. `confidence` is the share of the call's
-/// segments that mention the topic, scaled so one mention is at least 0.5: an
-/// engine's bare list carries no confidence of its own.
+/// segments that mention the topic, scaled so one mention is at least 0.5 (an
+/// engine's topic carries no confidence of its own; its quote is checked).
 pub fn key_topics(a: &Analysis, t: Option<&Transcript>) -> Value {
     let n = t.map(|t| t.segments.len()).unwrap_or(0).max(1) as f64;
     Value::Array(
         a.topics
             .iter()
-            .map(|name| {
-                let (ids, quote) = evidence(t, name);
-                let confidence = if ids.is_empty() { 0.0 } else { unit_score(0.5 + 0.5 * (ids.len() as f64 / n)) };
-                json!({"name": name, "key": key(name), "confidence": confidence, "segment_ids": ids, "quote": quote})
+            .map(|topic| {
+                let m = mentions(t, &topic.name).max(1);
+                let confidence = unit_score(0.5 + 0.5 * (m as f64 / n));
+                with_evidence(
+                    json!({"name": topic.name, "key": key(&topic.name), "confidence": confidence}),
+                    &topic.evidence,
+                )
             })
             .collect(),
     )
-}
-
-/// Words that make an action item urgent or unimportant.
-fn priority_of(item: &str) -> &'static str {
-    let l = item.to_lowercase();
-    if ["urgent", "immediately", "today", "escalat", "legal", "complaint"].iter().any(|w| l.contains(w)) {
-        "high"
-    } else if ["consider", "optional", "if possible", "later"].iter().any(|w| l.contains(w)) {
-        "low"
-    } else {
-        "medium"
-    }
 }
 
 /// The `action_items` JSON column.
-pub fn action_items(a: &Analysis, t: Option<&Transcript>) -> Value {
+pub fn action_items(a: &Analysis) -> Value {
     Value::Array(
         a.action_items
             .iter()
-            .map(|d| {
-                let (ids, quote) = evidence(t, d);
-                json!({"description": d, "priority": priority_of(d), "segment_ids": ids, "quote": quote})
-            })
+            .map(|x| with_evidence(json!({"description": x.description, "priority": x.priority}), &x.evidence))
             .collect(),
     )
-}
-
-/// Severity of a compliance finding from its words (threats and disclosure to
-/// third parties are the regulator's first concern in collections).
-fn severity_of(flag: &str) -> &'static str {
-    let l = flag.to_lowercase();
-    if ["threat", "violence", "police", "arrest", "harass"].iter().any(|w| l.contains(w)) {
-        "critical"
-    } else if ["disclos", "third part", "abus", "false", "mislead"].iter().any(|w| l.contains(w)) {
-        "high"
-    } else if ["pressure", "rude", "identity", "verif"].iter().any(|w| l.contains(w)) {
-        "medium"
-    } else {
-        "low"
-    }
 }
 
 /// The `compliance_flags` JSON column.
-pub fn compliance_flags(a: &Analysis, t: Option<&Transcript>) -> Value {
+pub fn compliance_flags(a: &Analysis) -> Value {
     Value::Array(
         a.compliance_flags
             .iter()
-            .map(|issue| {
-                let (ids, quote) = evidence(t, issue);
-                json!({
-                    "type": key(issue).split('_').take(3).collect::<Vec<_>>().join("_"),
-                    "severity": severity_of(issue),
-                    "issue": issue,
-                    "quote": quote,
-                    "segment_ids": ids,
-                })
+            .map(|f| with_evidence(json!({"type": f.kind, "severity": f.severity, "issue": f.issue}), &f.evidence))
+            .collect(),
+    )
+}
+
+/// The `score_impacts` JSON column (the other worker's evidence list).
+pub fn score_impacts(a: &Analysis) -> Value {
+    Value::Array(
+        a.score_impacts
+            .iter()
+            .map(|i| {
+                with_evidence(json!({"impact": i.impact, "category": i.category, "reason": i.reason}), &i.evidence)
             })
             .collect(),
     )
+}
+
+/// The `agent_actions` JSON column (the other worker's evidence list).
+pub fn agent_actions(a: &Analysis) -> Value {
+    Value::Array(a.agent_actions.iter().map(|x| with_evidence(json!({"action": x.action}), &x.evidence)).collect())
 }
 
 #[cfg(test)]
@@ -361,25 +343,36 @@ mod tests {
     }
 
     #[test]
-    fn findings_point_at_the_segments_they_rest_on() {
+    fn findings_carry_their_evidence_in_the_apps_keys() {
+        use crate::analyze::{ComplianceFlag, Evidence, Topic};
+        let e = |ids: Vec<usize>, quote: &str| Evidence {
+            segment_ids: ids,
+            quote: quote.into(),
+            timestamp_start: 2.5,
+            timestamp_end: 4.5,
+        };
         let a = Analysis {
-            topics: vec!["payment link".into(), "job loss".into(), "weather".into()],
-            action_items: vec!["Send the payment link today".into()],
-            compliance_flags: vec!["Threatened the customer with police".into()],
+            topics: vec![Topic { name: "Payment link".into(), evidence: e(vec![2], "a payment link") }],
+            compliance_flags: vec![ComplianceFlag {
+                kind: "threat".into(),
+                severity: "critical".into(),
+                issue: "police".into(),
+                evidence: e(vec![1], "I lost my job"),
+            }],
             ..Default::default()
         };
         let t = call();
         let topics = key_topics(&a, Some(&t));
-        assert_eq!(topics[0]["segment_ids"], json!([2]));
         assert_eq!(topics[0]["key"], "payment_link");
-        assert_eq!(topics[1]["segment_ids"], json!([1]));
-        assert_eq!(topics[2]["segment_ids"], json!([]));
-        assert_eq!(topics[2]["quote"], Value::Null);
-        let actions = action_items(&a, Some(&t));
-        assert_eq!(actions[0]["priority"], "high");
-        assert!(actions[0]["quote"].as_str().unwrap().contains("payment link"));
-        let flags = compliance_flags(&a, Some(&t));
+        assert_eq!(topics[0]["segment_ids"], json!([2]));
+        assert_eq!(topics[0]["quote"], "a payment link");
+        assert_eq!(topics[0]["timestamp_start"], 2.5);
+        assert_eq!(topics[0]["confidence"], 0.6667, "1 mention in 3 segments");
+        let flags = compliance_flags(&a);
+        for k in ["type", "severity", "issue", "quote", "segment_ids"] {
+            assert!(flags[0].get(k).is_some(), "{k}");
+        }
         assert_eq!(flags[0]["severity"], "critical");
-        assert_eq!(flags[0]["segment_ids"], json!([]), "no segment mentions police: no invented evidence");
+        assert_eq!(score_impacts(&a), json!([]));
     }
 }

@@ -53,6 +53,7 @@ pub struct Metrics {
     scrape_errors: Counter,
     pii_entities: Family<Labels, Counter>,
     cleaned_audio_failures: Counter,
+    findings_dropped: Counter,
 }
 
 impl Metrics {
@@ -74,6 +75,7 @@ impl Metrics {
             scrape_errors: Counter::default(),
             pii_entities: Family::default(),
             cleaned_audio_failures: Counter::default(),
+            findings_dropped: Counter::default(),
         };
         registry.register(
             "jobs",
@@ -129,8 +131,18 @@ impl Metrics {
             "Redacting jobs whose cleaned audio copy could not be written or stored (the original was kept)",
             m.cleaned_audio_failures.clone(),
         );
+        registry.register(
+            "analysis_findings_dropped",
+            "Analysis findings dropped because their quote is not in the segments they cite",
+            m.findings_dropped.clone(),
+        );
         registry.register("build", "The build", Info::new(vec![("version", env!("CARGO_PKG_VERSION").to_string())]));
         Metrics { registry, ..m }
+    }
+
+    /// Findings an analysis dropped for want of evidence.
+    pub fn findings_dropped(&self, n: u64) {
+        self.findings_dropped.inc_by(n);
     }
 
     /// What redaction did in one committed job.

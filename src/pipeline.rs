@@ -194,6 +194,22 @@ impl Pipeline {
         &self.storage
     }
 
+    /// Read the `ai_configs` rows again when they are due (every
+    /// [`crate::analyze::TABLE_REFRESH`]); a failed read keeps the rows held and
+    /// is tried again at the next claim.
+    pub async fn refresh_analysis_tiers(&self, queue: &dyn crate::queue::Queue) {
+        let Some(analyzer) = self.analyzer.as_deref().filter(|a| a.table_stale()) else { return };
+        match queue.analysis_layers().await {
+            Ok(rows) => {
+                if !rows.is_empty() {
+                    tracing::debug!(rows = rows.len(), "analysis tiers read from ai_configs");
+                }
+                analyzer.set_table(rows);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read ai_configs; keeping the tiers held"),
+        }
+    }
+
     /// Why the analysis stage could not run now (its LLM process is down), for
     /// `/readyz`; `None` when it can, or when no LLM process is configured.
     pub async fn llm_problem(&self) -> Option<String> {
@@ -394,7 +410,7 @@ impl Pipeline {
             // A failed analysis never throws the transcript away: the row completes
             // with `analysis_status = failed` and the reason, and `callscribe
             // reanalyze --failed-analysis` runs the analysis again later.
-            match analyzer.analyze(transcript).await {
+            match analyzer.analyze(transcript, &job.context).await {
                 Ok(analysis) => {
                     tracing::debug!(stage = "analyze", seconds = t3.elapsed().as_secs_f64(), engine = %analysis.engine, "analysed");
                     results.analysis = Some(analysis);

@@ -233,6 +233,9 @@ impl Worker {
                         for _ in 0..claimed {
                             crate::metrics::global().job("claimed");
                         }
+                        if claimed > 0 {
+                            self.pipeline.refresh_analysis_tiers(self.queue.as_ref()).await;
+                        }
                         for job in jobs {
                             let ctx = JobContext {
                                 queue: self.queue.clone(),

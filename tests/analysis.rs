@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use callscribe::analyze::http::{HttpConfig, OpenAiHttp};
 use callscribe::analyze::llm::{LlmConfig, LlmProcess};
-use callscribe::analyze::{AnalyzeError, Analyzer, Engine, Template};
+use callscribe::analyze::{AnalyzeError, Analyzer, CallContext, Engine, Template};
 use callscribe::asr::{Segment, Transcript};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -85,12 +85,12 @@ const HINGLISH: &[(&str, &str)] = &[
 ];
 
 fn analyzer(p: LlmProcess) -> Analyzer {
-    Analyzer {
-        engine: Engine::Llm(p),
-        template: Template::builtin("loan_collection").unwrap(),
-        summary_language: "English".into(),
-        max_prompt_chars: 6000,
-    }
+    Analyzer::new(Engine::Llm(p), Template::builtin("loan_collection").unwrap(), "en-GB", 6000)
+}
+
+/// No context columns: the global tier.
+fn ctx() -> CallContext {
+    CallContext::default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,25 +99,26 @@ async fn llm_answers_schema_valid_json_in_english_and_hinglish() {
     let a = analyzer(LlmProcess::start(config(Duration::from_secs(120))).await.unwrap());
     let tpl = Template::builtin("loan_collection").unwrap();
     for (name, call) in [("english", ENGLISH), ("hinglish", HINGLISH)] {
-        let r = a.analyze(&transcript(call)).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let r = a.analyze(&transcript(call), &ctx()).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         // `analyze` validated the answer against the schema; check what it promised.
         assert!(!r.summary.is_empty(), "{name}");
-        assert!(tpl.outcomes.contains(&r.outcome), "{name}: {}", r.outcome);
-        assert!((-1.0..=1.0).contains(&r.sentiment_score), "{name}");
-        assert!(
-            ["very_positive", "positive", "neutral", "negative", "very_negative"].contains(&r.sentiment_label.as_str())
-        );
-        assert!((0.0..=100.0).contains(&r.quality_score));
+        let outcome = r.outcome.clone().unwrap_or_default();
+        assert!(tpl.outcomes.contains(&outcome), "{name}: {outcome}");
+        assert!(r.sentiment_score.is_some_and(|s| (-1.0..=1.0).contains(&s)), "{name}");
+        assert!(["very_positive", "positive", "neutral", "negative", "very_negative"]
+            .contains(&r.sentiment_label().unwrap()));
+        assert!(r.quality_score.is_some_and(|q| (0.0..=100.0).contains(&q)));
         assert!(
             r.speaker_sentiment["agent"]["label"].is_string() && r.speaker_sentiment["customer"]["label"].is_string()
         );
         assert_eq!((r.engine.as_str(), r.model.as_str()), ("llama.cpp", "smollm2-135m-instruct.gguf"));
+        eprintln!("{name}: {}", serde_json::to_string(&r).unwrap());
     }
     // A call longer than the prompt budget is analysed in parts, not truncated.
     let long: Vec<(&str, &str)> = ENGLISH.iter().cycle().take(60).copied().collect();
     let mut small = analyzer(LlmProcess::start(config(Duration::from_secs(120))).await.unwrap());
     small.max_prompt_chars = 1500;
-    let r = small.analyze(&transcript(&long)).await.unwrap();
+    let r = small.analyze(&transcript(&long), &ctx()).await.unwrap();
     assert!(!r.summary.is_empty());
 }
 
@@ -127,7 +128,7 @@ async fn deadline_overrun_kills_and_restarts_the_process() {
     let p = LlmProcess::start(config(Duration::from_millis(150))).await.unwrap();
     let before = p.pid().await.unwrap();
     let a = analyzer(p);
-    let err = a.analyze(&transcript(ENGLISH)).await.unwrap_err();
+    let err = a.analyze(&transcript(ENGLISH), &ctx()).await.unwrap_err();
     assert!(matches!(err, AnalyzeError::Unavailable(_)) && err.to_string().contains("deadline"), "{err}");
     assert!(err.is_transient(), "the job is retried, not failed");
     let Engine::Llm(p) = &a.engine else { unreachable!() };
@@ -151,10 +152,10 @@ async fn a_dropped_request_leaves_the_channel_clean() {
     let a = analyzer(LlmProcess::start(config(Duration::from_secs(120))).await.unwrap());
     let t = transcript(ENGLISH);
     // Written, then dropped while the model is still generating its answer.
-    let dropped = tokio::time::timeout(Duration::from_millis(300), a.analyze(&t)).await;
+    let dropped = tokio::time::timeout(Duration::from_millis(300), a.analyze(&t, &ctx())).await;
     assert!(dropped.is_err(), "the request was expected to still be running after 300 ms");
     for job in 0..3 {
-        let r = a.analyze(&t).await.unwrap_or_else(|e| panic!("job {job} after the dropped request: {e}"));
+        let r = a.analyze(&t, &ctx()).await.unwrap_or_else(|e| panic!("job {job} after the dropped request: {e}"));
         assert!(!r.summary.is_empty());
     }
     let Engine::Llm(p) = &a.engine else { unreachable!() };
@@ -171,7 +172,7 @@ async fn killed_process_is_restarted_and_the_request_retried() {
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let a = analyzer(p);
-    let r = a.analyze(&transcript(ENGLISH)).await.expect("answered by the restarted process");
+    let r = a.analyze(&transcript(ENGLISH), &ctx()).await.expect("answered by the restarted process");
     assert!(!r.summary.is_empty());
     let Engine::Llm(p) = &a.engine else { unreachable!() };
     assert_eq!(p.starts.load(Ordering::Relaxed), 2);
@@ -220,50 +221,72 @@ async fn serve(body: &'static str) -> String {
 }
 
 fn http_analyzer(base_url: String) -> Analyzer {
-    Analyzer {
-        engine: Engine::Http(
-            OpenAiHttp::new(HttpConfig {
-                base_url,
-                model: "qwen2.5".into(),
-                api_key: Some("sk-test-secret".into()),
-                deadline: Duration::from_secs(10),
-                max_tokens: 400,
-            })
-            .unwrap(),
-        ),
-        template: Template::builtin("loan_collection").unwrap(),
-        summary_language: "English".into(),
-        max_prompt_chars: 6000,
-    }
+    let engine = Engine::Http(
+        OpenAiHttp::new(HttpConfig {
+            base_url,
+            model: "qwen2.5".into(),
+            api_key: Some("sk-test-secret".into()),
+            deadline: Duration::from_secs(10),
+            max_tokens: 400,
+        })
+        .unwrap(),
+    );
+    Analyzer::new(engine, Template::builtin("loan_collection").unwrap(), "en-GB", 6000)
 }
 
 #[tokio::test]
 async fn garbage_from_the_http_engine_fails_validation_clearly() {
     let not_json = serve(r#"{"choices":[{"message":{"content":"Sure! The customer seems happy."}}]}"#).await;
-    let e = http_analyzer(not_json).analyze(&transcript(ENGLISH)).await.unwrap_err();
+    let e = http_analyzer(not_json).analyze(&transcript(ENGLISH), &ctx()).await.unwrap_err();
     assert!(matches!(e, AnalyzeError::Invalid(_)) && e.to_string().contains("not JSON"), "{e}");
 
     let wrong = serve(r#"{"choices":[{"message":{"content":"{\"summary\":\"ok\",\"sentiment\":900}"}}]}"#).await;
-    let e = http_analyzer(wrong).analyze(&transcript(ENGLISH)).await.unwrap_err();
+    let e = http_analyzer(wrong).analyze(&transcript(ENGLISH), &ctx()).await.unwrap_err();
     assert!(matches!(e, AnalyzeError::Invalid(_)), "{e}");
     assert!(e.to_string().contains("sentiment") || e.to_string().contains("outcome"), "{e}");
     assert!(!e.is_transient(), "a wrong answer is not retried forever");
 
     let garbage = serve("<html>502 gateway</html>").await;
-    let e = http_analyzer(garbage).analyze(&transcript(ENGLISH)).await.unwrap_err();
+    let e = http_analyzer(garbage).analyze(&transcript(ENGLISH), &ctx()).await.unwrap_err();
     assert!(e.to_string().contains("not JSON"), "{e}");
     assert!(!e.to_string().contains("sk-test-secret"));
 
-    // A valid answer from the same kind of server passes, engine recorded.
-    let good = serve(
-        r#"{"choices":[{"message":{"content":"{\"summary\":\"Customer promised to pay on Friday.\",\"sentiment\":30,\"speaker_sentiment\":{\"agent\":40,\"customer\":10},\"quality\":{\"greeting\":5,\"clarity\":4,\"empathy\":4,\"resolution\":5,\"compliance\":5},\"topics\":[\"payment\"],\"outcome\":\"promise_to_pay\",\"outcome_details\":{\"amount\":\"5000\",\"date\":\"Friday\",\"reason\":\"\"},\"action_items\":[],\"compliance_flags\":[]}"}}]}"#,
-    )
-    .await;
-    let a = http_analyzer(good).analyze(&transcript(ENGLISH)).await.unwrap();
+    // A valid answer from the same kind of server passes, engine recorded;
+    // its evidence is checked against the call and its times come from the segments.
+    let mut answer = serde_json::json!({
+        "summary": "The customer promised to pay five thousand rupees on Friday.",
+        "sentiment": 30,
+        "speaker_sentiment": {"agent": 40, "customer": 10},
+        "quality": {"greeting": 5, "clarity": 4, "empathy": 4, "resolution": 5, "compliance": 5},
+        "topics": [{"name": "payment", "segment_ids": [3], "quote": "I will pay five thousand rupees"}],
+        "outcome": "promise_to_pay",
+        "outcome_details": {"amount": "5000", "date": "Friday", "reason": ""},
+        "action_items": [],
+        "agent_actions": [{"action": "greeting", "segment_ids": [0], "quote": "Good morning"}],
+        "compliance_flags": [],
+        "score_impacts": [{"impact": 2, "category": "greeting", "reason": "introduced herself and the company",
+                           "segment_ids": [0], "quote": "this is Priya from Apex Finance"}]
+    });
+    let good = serve(chat(&answer)).await;
+    let a = http_analyzer(good).analyze(&transcript(ENGLISH), &ctx()).await.unwrap();
     assert_eq!(
-        (a.engine.as_str(), a.model.as_str(), a.quality_score, a.sentiment_label.as_str()),
-        ("openai-http", "qwen2.5", 92.0, "positive")
+        (a.engine.as_str(), a.model.as_str(), a.quality_score, a.sentiment_label()),
+        ("openai-http", "qwen2.5", Some(80.0), Some("positive"))
     );
+    assert_eq!((a.topics[0].evidence.timestamp_start, a.topics[0].evidence.timestamp_end), (12.0, 15.5));
+    assert_eq!(a.applied.tiers, ["global:loan_collection"]);
+
+    // The same answer with invented quotes is rejected, naming why.
+    answer["topics"][0]["quote"] = "I will never pay you".into();
+    answer["score_impacts"][0]["quote"] = "you are a liar".into();
+    let e = http_analyzer(serve(chat(&answer)).await).analyze(&transcript(ENGLISH), &ctx()).await.unwrap_err();
+    assert!(e.to_string().contains("not in the call"), "{e}");
+}
+
+/// An OpenAI-compatible chat reply whose content is `answer`.
+fn chat(answer: &serde_json::Value) -> &'static str {
+    let body = serde_json::json!({"choices": [{"message": {"content": answer.to_string()}}]});
+    Box::leak(body.to_string().into_boxed_str())
 }
 
 /// A Hindi call in Devanagari that fits the byte estimate of the prompt budget
@@ -292,12 +315,7 @@ async fn devanagari_is_budgeted_in_real_tokens() {
     eprintln!("{} bytes of Devanagari = {tokens} tokens (estimate: {})", text.len(), text.len() * 2 / 7);
     assert!(text.len() < max_prompt_chars, "the call fits the byte estimate");
     assert!(tokens as usize * 10 > text.len() * 2 / 7 * 13, "and is 30 % more tokens than the estimate says");
-    let a = Analyzer {
-        engine: Engine::Llm(p),
-        template: Template::builtin("loan_collection").unwrap(),
-        summary_language: "English".into(),
-        max_prompt_chars,
-    };
-    let r = a.analyze(&call).await.expect("analysed in parts, not 'prompt too long'");
+    let a = Analyzer::new(Engine::Llm(p), Template::builtin("loan_collection").unwrap(), "en-GB", max_prompt_chars);
+    let r = a.analyze(&call, &ctx()).await.expect("analysed in parts, not 'prompt too long'");
     assert!(!r.summary.is_empty());
 }

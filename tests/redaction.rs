@@ -306,7 +306,7 @@ fn spoken_numbers_are_covered_in_the_audio_and_gone_from_its_transcript() {
 /// A one-connection-at-a-time OpenAI-compatible endpoint that records every
 /// request body and answers with a valid analysis.
 async fn capture_llm(bodies: Arc<Mutex<Vec<String>>>) -> String {
-    const ANSWER: &str = r#"{"choices":[{"message":{"content":"{\"summary\":\"The customer gave contact details.\",\"sentiment\":20,\"speaker_sentiment\":{\"agent\":20,\"customer\":20},\"quality\":{\"greeting\":5,\"clarity\":4,\"empathy\":4,\"resolution\":4,\"compliance\":5},\"topics\":[\"contact details\"],\"outcome\":\"promise_to_pay\",\"outcome_details\":{\"amount\":\"\",\"date\":\"\",\"reason\":\"\"},\"action_items\":[],\"compliance_flags\":[]}"}}]}"#;
+    const ANSWER: &str = r#"{"choices":[{"message":{"content":"{\"summary\":\"The customer gave their contact details.\",\"sentiment\":20,\"speaker_sentiment\":{\"agent\":20,\"customer\":20},\"quality\":{\"greeting\":5,\"clarity\":4,\"empathy\":4,\"resolution\":4,\"compliance\":5},\"topics\":[],\"outcome\":\"promise_to_pay\",\"outcome_details\":{\"amount\":\"\",\"date\":\"\",\"reason\":\"\"},\"action_items\":[],\"agent_actions\":[],\"compliance_flags\":[],\"score_impacts\":[]}"}}]}"#;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS ai_call_recordings (
     processing_stage        VARCHAR(16) NULL,
     crashes                 INTEGER NOT NULL DEFAULT 0,
     redacted_audio_path     VARCHAR(512) NULL,
+    campaign_type           VARCHAR(64) NULL,
+    direction               VARCHAR(32) NULL,
+    client_ref              VARCHAR(64) NULL,
     KEY ai_call_recordings_apex_id_index (apex_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
@@ -91,6 +94,9 @@ CREATE TABLE IF NOT EXISTS ai_call_analysis (
     outcome_details         JSON NULL,
     quality_breakdown       JSON NULL,
     speaker_sentiment       JSON NULL,
+    score_impacts           JSON NULL,
+    agent_actions           JSON NULL,
+    analysis_config         JSON NULL,
     audio_quality           JSON NULL,
     engine                  VARCHAR(32) NULL,
     analysis_status         VARCHAR(16) NULL,

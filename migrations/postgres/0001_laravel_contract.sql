@@ -29,7 +29,10 @@ CREATE TABLE IF NOT EXISTS ai_call_recordings (
     lease_token             VARCHAR(36) NULL,
     processing_stage        VARCHAR(16) NULL,
     crashes                 INTEGER NOT NULL DEFAULT 0,
-    redacted_audio_path     VARCHAR(512) NULL
+    redacted_audio_path     VARCHAR(512) NULL,
+    campaign_type           VARCHAR(64) NULL,
+    direction               VARCHAR(32) NULL,
+    client_ref              VARCHAR(64) NULL
 );
 CREATE INDEX IF NOT EXISTS ai_call_recordings_apex_id_index ON ai_call_recordings (apex_id);
 
@@ -89,6 +92,9 @@ CREATE TABLE IF NOT EXISTS ai_call_analysis (
     outcome_details         JSON NULL,
     quality_breakdown       JSON NULL,
     speaker_sentiment       JSON NULL,
+    score_impacts           JSON NULL,
+    agent_actions           JSON NULL,
+    analysis_config         JSON NULL,
     audio_quality           JSON NULL,
     engine                  VARCHAR(32) NULL,
     analysis_status         VARCHAR(16) NULL,

@@ -27,7 +27,10 @@ CREATE TABLE IF NOT EXISTS ai_call_recordings (
     lease_token             VARCHAR(36) NULL,
     processing_stage        VARCHAR(16) NULL,
     crashes                 INTEGER NOT NULL DEFAULT 0,
-    redacted_audio_path     VARCHAR(512) NULL
+    redacted_audio_path     VARCHAR(512) NULL,
+    campaign_type           VARCHAR(64) NULL,
+    direction               VARCHAR(32) NULL,
+    client_ref              VARCHAR(64) NULL
 );
 CREATE INDEX IF NOT EXISTS ai_call_recordings_apex_id_index ON ai_call_recordings (apex_id);
 
@@ -87,6 +90,9 @@ CREATE TABLE IF NOT EXISTS ai_call_analysis (
     outcome_details         TEXT NULL,
     quality_breakdown       TEXT NULL,
     speaker_sentiment       TEXT NULL,
+    score_impacts           TEXT NULL,
+    agent_actions           TEXT NULL,
+    analysis_config         TEXT NULL,
     audio_quality           TEXT NULL,
     engine                  VARCHAR(32) NULL,
     analysis_status         VARCHAR(16) NULL,

@@ -1,10 +1,19 @@
-//! The no-model engine: sentiment from a small English/Hinglish lexicon,
-//! outcome from keywords of the template, quality from simple cues. Used when no
-//! model is configured; recorded as `engine = heuristic`.
+//! The no-model engine, recorded as `engine = heuristic`. It reports only what
+//! it can point at and leaves NULL what it cannot judge:
+//!
+//! - sentiment from a small English/Hinglish lexicon, NULL for a call (or a
+//!   speaker) with no word of the lexicon;
+//! - the outcome from the template's keywords, NULL when none is said;
+//! - findings with evidence: a greeting in the agent's first turns (agent action,
+//!   `greeting` 5 and a +1 impact), threats and abuse (compliance flags,
+//!   `compliance` 0 and −5/−3 impacts), configured topics said in the call;
+//! - NULL for every other rubric item and for the quality score: keywords cannot
+//!   judge clarity, empathy or a whole call.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::{sentiment_label, Analysis, Template};
+use super::evidence::{self, normalise};
+use super::{sentiment_label, ActionItem, AgentAction, Analysis, ComplianceFlag, ScoreImpact, Template, Topic};
 use crate::asr::Transcript;
 
 const POSITIVE: &[&str] = &[
@@ -50,6 +59,26 @@ const NEGATIVE: &[&str] = &[
     "dispute",
 ];
 
+/// Greetings that open a call.
+const GREETINGS: &[&str] =
+    &["good morning", "good afternoon", "good evening", "hello", "namaste", "namaskar", "calling from", "this is"];
+
+/// Threats: the rule `threat` (critical).
+const THREATS: &[&str] = &[
+    "police",
+    "arrest",
+    "jail",
+    "break your",
+    "we will come to your house",
+    "tell your family",
+    "tell your neighbours",
+    "tell your employer",
+    "ghar aa jayenge",
+    "jail bhej",
+];
+/// Abuse: the rule `abusive_language` (high).
+const ABUSE: &[&str] = &["idiot", "stupid", "shut up", "bloody", "useless", "bewakoof", "chup kar", "pagal"];
+
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .filter(|w| !w.is_empty())
@@ -57,40 +86,60 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Lexicon score in −1…1.
-pub fn sentiment(text: &str) -> f64 {
+/// Lexicon score in −1…1; `None` when the text has no word of the lexicon.
+pub fn sentiment(text: &str) -> Option<f64> {
     let w = words(text);
     let pos = w.iter().filter(|x| POSITIVE.contains(&x.as_str())).count() as f64;
     let neg = w.iter().filter(|x| NEGATIVE.contains(&x.as_str())).count() as f64;
     if pos + neg == 0.0 {
-        0.0
+        None
     } else {
-        ((pos - neg) / (pos + neg + 2.0)).clamp(-1.0, 1.0)
+        Some(((pos - neg) / (pos + neg + 2.0)).clamp(-1.0, 1.0))
     }
 }
 
-fn outcome(tpl: &Template, text: &str) -> String {
-    let t = text.to_lowercase();
+/// The first segment saying one of `phrases` (whole words), and a quote of the
+/// words around it (at most 12), as checked evidence.
+fn find(t: &Transcript, ids: impl Iterator<Item = usize>, phrases: &[&str]) -> Option<(usize, evidence::Evidence)> {
+    for i in ids {
+        let text = &t.segments[i].text;
+        let norm = format!(" {} ", normalise(text));
+        let Some(p) = phrases.iter().find(|p| norm.contains(&format!(" {} ", normalise(p)))) else { continue };
+        // A window of the segment's own words around the phrase's first word.
+        let tokens: Vec<&str> = text.split_whitespace().collect();
+        let first = normalise(p).split(' ').next().unwrap_or_default().to_string();
+        let at = tokens.iter().position(|w| normalise(w).split(' ').any(|x| x == first)).unwrap_or(0);
+        let from = at.saturating_sub(5);
+        let quote = tokens[from..(from + 12).min(tokens.len())].join(" ");
+        if let Ok(e) = evidence::check(t, &[i], &quote) {
+            return Some((i, e));
+        }
+    }
+    None
+}
+
+/// Outcome keywords of the built-in templates' labels.
+fn outcome(tpl: &Template, t: &Transcript) -> Option<String> {
     let rules: &[(&str, &[&str])] = &[
-        ("promise_to_pay", &["will pay", "i'll pay", "pay on", "pay by", "kar dunga", "de dunga"]),
-        ("paid_already", &["already paid", "paid last"]),
+        ("paid_already", &["already paid", "paid last", "payment is done", "paid it yesterday"]),
+        ("refusal", &["won't pay", "will not pay", "refuse to pay", "not going to pay"]),
         ("dispute", &["dispute", "not my loan", "never took"]),
-        ("refusal", &["won't pay", "will not pay", "refuse"]),
+        ("promise_to_pay", &["will pay", "i'll pay", "pay on", "pay by", "kar dunga", "de dunga", "kar doongi"]),
         ("wrong_number", &["wrong number"]),
         ("callback_requested", &["call back", "call me later", "callback"]),
         ("cancellation", &["cancel"]),
         ("reschedule", &["reschedule", "tomorrow instead", "another day"]),
         ("address_issue", &["address"]),
-        ("order_confirmed", &["confirm the order", "order is confirmed", "confirmed"]),
-        ("resolved", &["resolved", "fixed", "working now"]),
         ("escalated", &["escalate", "supervisor", "manager"]),
+        ("resolved", &["resolved", "fixed", "working now"]),
+        ("order_confirmed", &["confirm the order", "order is confirmed"]),
     ];
     for (label, keys) in rules {
-        if tpl.outcomes.iter().any(|o| o == label) && keys.iter().any(|k| t.contains(k)) {
-            return label.to_string();
+        if tpl.outcomes.iter().any(|o| o == label) && find(t, 0..t.segments.len(), keys).is_some() {
+            return Some(label.to_string());
         }
     }
-    "other".into()
+    None
 }
 
 pub fn analyze(t: &Transcript, tpl: &Template) -> Analysis {
@@ -103,61 +152,180 @@ pub fn analyze(t: &Transcript, tpl: &Template) -> Analysis {
     for who in &speakers {
         let said: Vec<&str> =
             t.segments.iter().filter(|s| s.speaker.as_deref() == Some(who)).map(|s| s.text.as_str()).collect();
-        let s = sentiment(&said.join(" "));
-        per.insert(who.clone(), json!({"score": s, "label": sentiment_label(s)}));
+        let v = match sentiment(&said.join(" ")) {
+            Some(s) => json!({"score": s, "label": sentiment_label(s)}),
+            None => json!({"score": null, "label": null}),
+        };
+        per.insert(who.clone(), v);
     }
-    let first = t.segments.iter().take(3).map(|s| s.text.to_lowercase()).collect::<Vec<_>>().join(" ");
-    let greeting = if ["good morning", "good afternoon", "good evening", "hello", "namaste", "calling from"]
+    let mut items: serde_json::Map<String, Value> = tpl.rubric.iter().map(|r| (r.key.clone(), Value::Null)).collect();
+    let mut impacts = Vec::new();
+    let mut flags = Vec::new();
+    let mut agent_actions = Vec::new();
+
+    // The agent's first three turns (all turns' first three when nobody is "agent").
+    let agent_turns: Vec<usize> =
+        (0..t.segments.len()).filter(|i| t.segments[*i].speaker.as_deref() == Some("agent")).take(3).collect();
+    let opening = if agent_turns.is_empty() { (0..t.segments.len().min(3)).collect() } else { agent_turns };
+    if let Some((_, e)) = find(t, opening.into_iter(), GREETINGS) {
+        if items.contains_key("greeting") {
+            items.insert("greeting".into(), json!(5));
+            impacts.push(ScoreImpact {
+                impact: 1,
+                category: "greeting".into(),
+                reason: "the agent opened with a greeting".into(),
+                evidence: e.clone(),
+            });
+        }
+        agent_actions.push(AgentAction { action: "greeting".into(), evidence: e });
+    }
+    let rule = |kind: &str| tpl.compliance.iter().find(|r| r.kind == kind);
+    for (kind, phrases, impact, category, issue) in [
+        ("threat", THREATS, -5, "compliance", "the agent threatened the customer"),
+        ("abusive_language", ABUSE, -3, "empathy", "abusive language"),
+    ] {
+        let Some(r) = rule(kind) else { continue };
+        // Said by the agent (anyone, when nobody is labelled agent).
+        let by_agent =
+            |i: &usize| speakers.iter().all(|s| s != "agent") || t.segments[*i].speaker.as_deref() == Some("agent");
+        if let Some((_, e)) = find(t, (0..t.segments.len()).filter(by_agent), phrases) {
+            flags.push(ComplianceFlag {
+                kind: kind.into(),
+                severity: r.severity.clone(),
+                issue: issue.into(),
+                evidence: e.clone(),
+            });
+            if items.contains_key("compliance") {
+                items.insert("compliance".into(), json!(0));
+            }
+            let category = if items.contains_key(category) { category } else { "compliance" };
+            if tpl.rubric.iter().any(|r| r.key == category) {
+                impacts.push(ScoreImpact { impact, category: category.into(), reason: issue.into(), evidence: e });
+            }
+        }
+    }
+    let topics: Vec<Topic> = tpl
+        .topics
         .iter()
-        .any(|g| first.contains(g))
-    {
-        5.0
+        .filter_map(|name| find(t, 0..t.segments.len(), &[name.as_str()]).map(|(_, e)| (name, e)))
+        .map(|(name, e)| Topic { name: name.clone(), evidence: e })
+        .collect();
+    let out = outcome(tpl, t);
+    let secs = t.segments.last().map_or(0.0, |s| s.end);
+    let summary = if t.segments.is_empty() {
+        "No speech was recognised.".to_string()
     } else {
-        2.0
-    };
-    let out = outcome(tpl, &text);
-    let resolution = if out == "other" { 2.0 } else { 4.0 };
-    let items =
-        json!({"greeting": greeting, "clarity": 3.0, "empathy": 3.0, "resolution": resolution, "compliance": 5.0});
-    let quality = [greeting, 3.0, 3.0, resolution, 5.0].iter().map(|x| x / 5.0 * 20.0).sum::<f64>();
-    let summary = match t.segments.first() {
-        Some(_) => format!(
-            "{} call of {} segments; outcome {out} (keyword heuristic, no language model).",
-            tpl.name.replace('_', " "),
-            t.segments.len()
-        ),
-        None => "No speech was recognised.".to_string(),
+        format!(
+            "{} of {} segments and {:.0} seconds; {} (keyword heuristic, no language model).",
+            capitalise(&tpl.context),
+            t.segments.len(),
+            secs,
+            match &out {
+                Some(o) => format!("the words said suggest the outcome {o}"),
+                None => "no outcome keyword was said".to_string(),
+            }
+        )
     };
     Analysis {
         summary,
         sentiment_score: score,
-        sentiment_label: sentiment_label(score).into(),
-        speaker_sentiment: serde_json::Value::Object(per),
-        quality_items: items,
-        quality_score: quality,
-        topics: Vec::new(),
+        speaker_sentiment: Value::Object(per),
+        quality_items: Value::Object(items),
+        quality_score: None,
+        topics,
         outcome: out,
-        outcome_details: serde_json::Value::Null,
-        action_items: Vec::new(),
-        compliance_flags: Vec::new(),
+        outcome_details: Value::Null,
+        action_items: Vec::<ActionItem>::new(),
+        agent_actions,
+        compliance_flags: flags,
+        score_impacts: impacts,
+        dropped_findings: 0,
         engine: "heuristic".into(),
-        model: "lexicon-v1".into(),
-        seconds: 0.0,
+        model: "lexicon-v2".into(),
+        ..Default::default()
     }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::asr::Segment;
+
+    fn call(lines: &[(&str, &str)]) -> Transcript {
+        Transcript {
+            segments: lines
+                .iter()
+                .enumerate()
+                .map(|(i, (who, text))| Segment {
+                    start: i as f64 * 3.0,
+                    end: i as f64 * 3.0 + 2.5,
+                    text: text.to_string(),
+                    speaker: Some(who.to_string()),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
 
     #[test]
     fn lexicon_and_keywords() {
-        assert!(sentiment("Thank you, that is great, okay") > 0.25);
-        assert!(sentiment("No, I will not pay, stop calling, this is wrong") < -0.25);
-        assert_eq!(sentiment("The account number is twelve"), 0.0);
+        assert!(sentiment("Thank you, that is great, okay").unwrap() > 0.25);
+        assert!(sentiment("No, I will not pay, stop calling, this is wrong").unwrap() < -0.25);
+        assert_eq!(sentiment("The account number is twelve"), None, "no lexicon word: not judged");
         let tpl = Template::builtin("loan_collection").unwrap();
-        assert_eq!(outcome(&tpl, "Okay, I will pay on Friday"), "promise_to_pay");
-        assert_eq!(outcome(&tpl, "Sorry, wrong number"), "wrong_number");
-        assert_eq!(outcome(&tpl, "hmm"), "other");
+        assert_eq!(
+            outcome(&tpl, &call(&[("customer", "Okay, I will pay on Friday")])).as_deref(),
+            Some("promise_to_pay")
+        );
+        assert_eq!(outcome(&tpl, &call(&[("customer", "Sorry, wrong number")])).as_deref(), Some("wrong_number"));
+        assert_eq!(outcome(&tpl, &call(&[("customer", "I will not pay this")])).as_deref(), Some("refusal"));
+        assert_eq!(outcome(&tpl, &call(&[("customer", "hmm")])), None);
+    }
+
+    #[test]
+    fn what_it_cannot_judge_is_null_never_a_constant() {
+        let tpl = Template::builtin("loan_collection").unwrap();
+        let a = analyze(&call(&[("agent", "Your instalment is due."), ("customer", "Hmm.")]), &tpl);
+        assert_eq!(a.quality_score, None);
+        assert_eq!(a.sentiment_score, None);
+        assert_eq!(a.outcome, None);
+        for key in ["greeting", "clarity", "empathy", "resolution", "compliance"] {
+            assert_eq!(a.quality_items[key], Value::Null, "{key}");
+        }
+        assert!(a.compliance_flags.is_empty() && a.score_impacts.is_empty());
+        assert!(a.summary.contains("no outcome keyword"), "{}", a.summary);
+    }
+
+    #[test]
+    fn threats_are_flagged_with_their_quote_and_compliance_is_not_five() {
+        let mut tpl = Template::builtin("loan_collection").unwrap();
+        tpl.topics = vec!["salary".into(), "insurance".into()];
+        let t = call(&[
+            ("agent", "Good morning, this is Ravi from Apex Finance."),
+            ("customer", "My salary has not come this month."),
+            ("agent", "If you do not pay today the police will come and arrest you, idiot."),
+        ]);
+        let a = analyze(&t, &tpl);
+        assert_eq!(a.quality_items["compliance"], 0);
+        assert_eq!(a.quality_items["greeting"], 5);
+        let kinds: Vec<&str> = a.compliance_flags.iter().map(|f| f.kind.as_str()).collect();
+        assert_eq!(kinds, ["threat", "abusive_language"]);
+        let threat = &a.compliance_flags[0];
+        assert_eq!((threat.severity.as_str(), threat.evidence.segment_ids.as_slice()), ("critical", &[2][..]));
+        assert!(threat.evidence.quote.contains("police"), "{}", threat.evidence.quote);
+        assert!(evidence::check(&t, &threat.evidence.segment_ids, &threat.evidence.quote).is_ok());
+        assert_eq!(threat.evidence.timestamp_start, 6.0);
+        assert_eq!(a.topics.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), ["salary"]);
+        assert_eq!(a.agent_actions[0].action, "greeting");
+        assert_eq!(a.score_impacts.iter().map(|i| i.impact).collect::<Vec<_>>(), [1, -5, -3]);
+        // A customer who says "police" is no agent's compliance problem.
+        let a = analyze(&call(&[("agent", "Hello sir."), ("customer", "I will call the police on you")]), &tpl);
+        assert!(a.compliance_flags.is_empty());
     }
 }

@@ -85,6 +85,8 @@ pub struct Job {
     /// Times this row's processing died before (see `retry.max_crashes`): a row
     /// that crashed the inference process is transcribed the careful way.
     pub crashes: u32,
+    /// The row's context columns, which choose the analysis settings' tiers.
+    pub context: crate::analyze::CallContext,
     pub lease: Lease,
 }
 

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use crate::analyze::CallContext;
 pub use job::{
     clip_error, AnalysisSelector, ErrorCount, Job, JobResults, JobState, Lease, NewRecording, RedactionOutcome,
     RescueCounts, Selector, Stats,
@@ -138,6 +139,8 @@ pub struct StoredResults {
     pub key_topics: Option<serde_json::Value>,
     pub action_items: Option<serde_json::Value>,
     pub compliance_flags: Option<serde_json::Value>,
+    pub score_impacts: Option<serde_json::Value>,
+    pub analysis_config: Option<serde_json::Value>,
     pub outcome: Option<String>,
     pub engine: Option<String>,
     pub model_used: Option<String>,
@@ -308,6 +311,14 @@ pub trait Queue: Send + Sync {
 
     /// Insert a `pending` row as the app's `CallRecordingService` does; returns its id.
     async fn enqueue(&self, rec: &NewRecording) -> Result<i64, QueueError>;
+
+    /// The active rows of the shared `ai_configs` table (the analysis settings'
+    /// tiers; see [`crate::analyze::profile`]); empty where there is no such
+    /// table. A row that cannot be read is skipped with a warning.
+    async fn analysis_layers(&self) -> Result<Vec<crate::analyze::TableLayer>, QueueError>;
+
+    /// The context columns of recording `id` (for `reanalyze`).
+    async fn call_context(&self, id: i64) -> Result<CallContext, QueueError>;
 
     /// Rows in id order, at most `limit`; only row `id` when given.
     async fn list(&self, id: Option<i64>, limit: u32) -> Result<Vec<RecordingView>, QueueError>;
@@ -782,7 +793,7 @@ pub(crate) mod sql {
 
     pub fn analysis(d: Dialect) -> String {
         format!(
-            "SELECT {}, {}, summary, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, analysis_error FROM {} \
+            "SELECT {}, {}, summary, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, analysis_error, {}, {} FROM {} \
              WHERE ai_call_recording_id = {} ORDER BY id DESC LIMIT 1",
             d.text("speaker_metrics"),
             d.text("audio_quality"),
@@ -797,6 +808,8 @@ pub(crate) mod sql {
             d.text("engine"),
             d.text("model_used"),
             d.text("analysis_status"),
+            d.text("score_impacts"),
+            d.text("analysis_config"),
             schema::ANALYSIS,
             d.p(1)
         )
@@ -840,6 +853,32 @@ pub(crate) mod sql {
         out.push(format!("DELETE FROM {} WHERE ai_call_recording_id = {}", schema::TRANSCRIPTIONS, d.p(1)));
         out.push(format!("DELETE FROM {} WHERE ai_call_recording_id = {}", schema::ANALYSIS, d.p(1)));
         out
+    }
+
+    /// The active rows of `ai_configs`, oldest first (later rows apply last).
+    pub fn analysis_layers(d: Dialect) -> String {
+        format!(
+            "SELECT {}, {}, {}, {}, {} FROM {} WHERE is_active = {} ORDER BY updated_at, id",
+            d.text("config_tier"),
+            d.text("campaign_type"),
+            d.text("direction"),
+            d.text("client_ref"),
+            d.text("config_data"),
+            schema::CONFIGS,
+            if d.backend == Backend::Postgres { "TRUE" } else { "1" },
+        )
+    }
+
+    /// A recording's context columns.
+    pub fn call_context(d: Dialect) -> String {
+        format!(
+            "SELECT {}, {}, {} FROM {} WHERE id = {}",
+            d.text("campaign_type"),
+            d.text("direction"),
+            d.text("client_ref"),
+            schema::RECORDINGS,
+            d.p(1)
+        )
     }
 
     /// `UPDATE ai_call_analysis SET … WHERE ai_call_recording_id = …` from columns.
@@ -967,7 +1006,8 @@ pub(crate) fn analysis_cols(
     let an = outcome.ok();
     let text = |v: Option<String>| Val::Text(v);
     let js = |v: Option<serde_json::Value>| Val::Text(v.map(|v| v.to_string()));
-    let quality = an.map(|a| contract::quality_score(a.quality_score));
+    let quality = an.and_then(|a| a.quality_score).map(contract::quality_score);
+    let sentiment = an.and_then(|a| a.sentiment_score);
     let (status, error) = match outcome {
         Ok(_) => ("completed", None),
         Err("") => ("skipped", None),
@@ -975,12 +1015,12 @@ pub(crate) fn analysis_cols(
     };
     vec![
         ("summary", text(an.map(|a| a.summary.clone())), false),
-        ("sentiment_score", Val::Float(an.map(|a| contract::sentiment_score(a.sentiment_score))), false),
-        ("sentiment_label", text(an.map(|a| crate::analyze::sentiment_label(a.sentiment_score).to_string())), false),
+        ("sentiment_score", Val::Float(sentiment.map(contract::sentiment_score)), false),
+        ("sentiment_label", text(sentiment.map(|s| crate::analyze::sentiment_label(s).to_string())), false),
         ("key_topics", js(an.map(|a| contract::key_topics(a, t))), true),
-        ("action_items", js(an.map(|a| contract::action_items(a, t))), true),
+        ("action_items", js(an.map(contract::action_items)), true),
         ("quality_score", Val::Float(quality), false),
-        ("compliance_flags", js(an.map(|a| contract::compliance_flags(a, t))), true),
+        ("compliance_flags", js(an.map(contract::compliance_flags)), true),
         // NOT NULL in the app's table: "none" when no engine answered.
         (
             "model_used",
@@ -989,10 +1029,23 @@ pub(crate) fn analysis_cols(
         ),
         ("processing_time_seconds", Val::Int(an.map(|a| contract::whole_seconds(a.seconds) as i64)), false),
         ("quality_zone", text(quality.map(|q| contract::quality_zone(q).to_string())), false),
-        ("outcome", text(an.map(|a| contract::clip(&a.outcome, 64))), false),
+        ("outcome", text(an.and_then(|a| a.outcome.as_deref()).map(|o| contract::clip(o, 64))), false),
         ("outcome_details", js(an.map(|a| a.outcome_details.clone())), true),
         ("quality_breakdown", js(an.map(|a| a.quality_items.clone())), true),
         ("speaker_sentiment", js(an.map(|a| contract::speaker_sentiment(&a.speaker_sentiment))), true),
+        ("score_impacts", js(an.map(contract::score_impacts)), true),
+        ("agent_actions", js(an.map(contract::agent_actions)), true),
+        (
+            "analysis_config",
+            js(an.map(|a| {
+                serde_json::json!({
+                    "tiers": a.applied.tiers,
+                    "version": a.applied.version,
+                    "dropped_findings": a.dropped_findings,
+                })
+            })),
+            true,
+        ),
         ("engine", text(an.map(|a| contract::clip(&a.engine, 32))), false),
         ("analysis_status", text(Some(status.to_string())), false),
         ("analysis_error", text(error), false),
@@ -1312,6 +1365,8 @@ macro_rules! impl_queue {
                 out.model_used = r.get(12);
                 out.analysis_status = r.get(13);
                 out.analysis_error = r.get(14);
+                out.score_impacts = super::json(r.get(15));
+                out.analysis_config = super::json(r.get(16));
             }
             Ok(out)
         }
@@ -1337,6 +1392,37 @@ macro_rules! impl_queue {
                 super::bind_vals!(sqlx::query(sqlx::AssertSqlSafe(sql)), vals).execute(&self.pool).await?;
             }
             Ok(())
+        }
+
+        async fn analysis_layers(&self) -> Result<Vec<crate::analyze::TableLayer>, QueueError> {
+            if !self.table_exists(super::schema::CONFIGS).await? {
+                return Ok(Vec::new());
+            }
+            let rows: Vec<(Option<String>, Option<String>, Option<String>, Option<String>, Option<String>)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(super::sql::analysis_layers(DIALECT))).fetch_all(&self.pool).await?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(tier, campaign_type, direction, client_ref, data)| {
+                    let tier = tier.unwrap_or_default();
+                    let key = match crate::analyze::profile::Tier::from_table(&tier) {
+                        Some(crate::analyze::profile::Tier::CampaignType) => campaign_type,
+                        Some(crate::analyze::profile::Tier::Direction) => direction,
+                        Some(crate::analyze::profile::Tier::Client) => client_ref,
+                        _ => None,
+                    };
+                    let data = data.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(serde_json::Value::Null);
+                    crate::analyze::TableLayer::from_row(&tier, key, &data)
+                        .map_err(|e| tracing::warn!(tier = %tier, error = %e, "ai_configs row skipped"))
+                        .ok()
+                })
+                .collect())
+        }
+
+        async fn call_context(&self, id: i64) -> Result<super::CallContext, QueueError> {
+            let row: Option<(Option<String>, Option<String>, Option<String>)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(super::sql::call_context(DIALECT))).bind(id).fetch_optional(&self.pool).await?;
+            let (campaign_type, direction, client_ref) = row.unwrap_or_default();
+            Ok(super::CallContext { campaign_type, direction, client_ref })
         }
 
         async fn enqueue(&self, rec: &super::NewRecording) -> Result<i64, QueueError> {

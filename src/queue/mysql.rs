@@ -66,20 +66,19 @@ impl MySqlQueue {
         Ok(done.last_insert_id() as i64)
     }
 
+    async fn table_exists(&self, name: &str) -> Result<bool, QueueError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT CAST(COUNT(*) AS SIGNED) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = ?",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
     async fn has_segments_table(&self) -> Result<bool, QueueError> {
-        Ok(*self
-            .segments_table
-            .get_or_try_init(|| async {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT CAST(COUNT(*) AS SIGNED) FROM information_schema.tables \
-                     WHERE table_schema = DATABASE() AND table_name = ?",
-                )
-                .bind(schema::SEGMENTS)
-                .fetch_one(&self.pool)
-                .await?;
-                Ok::<_, QueueError>(n > 0)
-            })
-            .await?)
+        Ok(*self.segments_table.get_or_try_init(|| async { self.table_exists(schema::SEGMENTS).await }).await?)
     }
 
     async fn columns(&self) -> Result<Vec<(String, String)>, QueueError> {
@@ -108,7 +107,8 @@ impl MySqlQueue {
         let sql = format!(
             "SELECT CAST(id AS SIGNED), CAST(apex_id AS CHAR), CAST(r2_path AS CHAR), CAST(r2_bucket AS CHAR), \
                  CAST(file_format AS CHAR), CAST(priority AS SIGNED), CAST({next} AS SIGNED), \
-                 CAST(max_attempts AS SIGNED), CAST({crashes} AS SIGNED) \
+                 CAST(max_attempts AS SIGNED), CAST({crashes} AS SIGNED), CAST(campaign_type AS CHAR), \
+                 CAST(direction AS CHAR), CAST(client_ref AS CHAR) \
              FROM {r} WHERE {claimable} ORDER BY {order} LIMIT ? FOR UPDATE SKIP LOCKED",
             next = super::NEXT_ATTEMPT,
             crashes = super::CRASHES_AT_CLAIM,
@@ -136,6 +136,11 @@ impl MySqlQueue {
                     attempts: attempt,
                     max_attempts: r.get::<Option<i64>, _>(7).map(attempts),
                     crashes: attempts(r.get::<i64, _>(8)),
+                    context: super::CallContext {
+                        campaign_type: r.get(9),
+                        direction: r.get(10),
+                        client_ref: r.get(11),
+                    },
                     lease: Lease { id, worker_id: worker_id.to_string(), attempt, token: String::new() },
                 }
             })

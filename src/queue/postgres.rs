@@ -54,20 +54,18 @@ impl PgQueue {
         Ok(super::bind_vals!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), vals).fetch_one(&self.pool).await?)
     }
 
+    async fn table_exists(&self, name: &str) -> Result<bool, QueueError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1",
+        )
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
     async fn has_segments_table(&self) -> Result<bool, QueueError> {
-        Ok(*self
-            .segments_table
-            .get_or_try_init(|| async {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM information_schema.tables \
-                     WHERE table_schema = current_schema() AND table_name = $1",
-                )
-                .bind(schema::SEGMENTS)
-                .fetch_one(&self.pool)
-                .await?;
-                Ok::<_, QueueError>(n > 0)
-            })
-            .await?)
+        Ok(*self.segments_table.get_or_try_init(|| async { self.table_exists(schema::SEGMENTS).await }).await?)
     }
 
     async fn columns(&self) -> Result<Vec<(String, String)>, QueueError> {
@@ -164,7 +162,8 @@ super::impl_queue!(PgQueue, {
                  heartbeat_at = {now}, processing_completed_at = NULL, updated_at = {now} \
              FROM c WHERE x.id = c.id \
              RETURNING x.id::int8, x.apex_id::text, x.r2_path::text, x.r2_bucket::text, x.file_format::text, \
-                 x.priority::int4, x.attempts::int8, x.max_attempts::int8, x.lease_token::text, x.crashes::int8",
+                 x.priority::int4, x.attempts::int8, x.max_attempts::int8, x.lease_token::text, x.crashes::int8, \
+                 x.campaign_type::text, x.direction::text, x.client_ref::text",
             r = schema::RECORDINGS,
             claimable = super::claimable(DIALECT),
             order = super::CLAIM_ORDER,
@@ -188,6 +187,11 @@ super::impl_queue!(PgQueue, {
                     attempts: attempt,
                     max_attempts: r.get::<Option<i64>, _>(7).map(attempts),
                     crashes: attempts(r.get::<i64, _>(9)),
+                    context: super::CallContext {
+                        campaign_type: r.get(10),
+                        direction: r.get(11),
+                        client_ref: r.get(12),
+                    },
                     lease: Lease { id, worker_id: worker_id.to_string(), attempt, token: r.get(8) },
                 }
             })

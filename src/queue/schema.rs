@@ -28,6 +28,9 @@ pub const RECORDINGS: &str = "ai_call_recordings";
 pub const TRANSCRIPTIONS: &str = "ai_call_transcriptions";
 pub const SEGMENTS: &str = "ai_call_segments";
 pub const ANALYSIS: &str = "ai_call_analysis";
+/// The analysis settings' tiers, shared with the app's other worker (optional:
+/// read where it exists, never created by `migrate`).
+pub const CONFIGS: &str = "ai_configs";
 
 /// The type of a column the worker adds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +129,14 @@ pub const WORKER_COLUMNS: &[WorkerColumn] = &[
         Kind::Str(512),
         "object key of the cleaned copy (PII silenced or toned out) when redaction is on",
     ),
+    col(RECORDINGS, "campaign_type", Kind::Str(64), "call context the app fills; chooses the analysis tier"),
+    col(
+        RECORDINGS,
+        "direction",
+        Kind::Str(32),
+        "call context the app fills (inbound, outbound, …); chooses the analysis tier",
+    ),
+    col(RECORDINGS, "client_ref", Kind::Str(64), "call context the app fills; chooses the analysis tier"),
     col(TRANSCRIPTIONS, "language_probability", Kind::Double, "whisper's probability for `language_detected`, 0–1"),
     col(TRANSCRIPTIONS, "transcription_details", Kind::Json, "speakers, segment count, clean-up counts, code-mixing"),
     col(
@@ -143,6 +154,24 @@ pub const WORKER_COLUMNS: &[WorkerColumn] = &[
         "audio_quality",
         Kind::Json,
         "duration, sample rate, channels, level, clipping, silence, SNR, 0–1 score",
+    ),
+    col(
+        ANALYSIS,
+        "score_impacts",
+        Kind::Json,
+        "moments that raised or lowered quality: impact −5…+5, category, reason, segment_ids, quote",
+    ),
+    col(
+        ANALYSIS,
+        "agent_actions",
+        Kind::Json,
+        "what the agent did (greeting, verification, …) with segment_ids and quote",
+    ),
+    col(
+        ANALYSIS,
+        "analysis_config",
+        Kind::Json,
+        "the settings' tiers and version, and findings dropped for want of evidence",
     ),
     col(ANALYSIS, "engine", Kind::Str(32), "llama.cpp, http or heuristic"),
     col(

@@ -57,8 +57,12 @@ impl SqliteQueue {
 
     /// SQLite is migrated on open, so the table is there (the embedded schema is ours).
     async fn has_segments_table(&self) -> Result<bool, QueueError> {
+        self.table_exists(schema::SEGMENTS).await
+    }
+
+    async fn table_exists(&self, name: &str) -> Result<bool, QueueError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?")
-            .bind(schema::SEGMENTS)
+            .bind(name)
             .fetch_one(&self.pool)
             .await?;
         Ok(n > 0)
@@ -106,7 +110,7 @@ super::impl_queue!(SqliteQueue, {
                  heartbeat_at = {now}, processing_completed_at = NULL, updated_at = {now} \
              WHERE id IN (SELECT id FROM {r} WHERE {claimable} ORDER BY {order} LIMIT ?) \
              RETURNING id, apex_id, r2_path, r2_bucket, file_format, priority, attempts, max_attempts, lease_token, \
-                 crashes",
+                 crashes, campaign_type, direction, client_ref",
             r = schema::RECORDINGS,
             next = super::NEXT_ATTEMPT,
             crashes = super::CRASHES_AT_CLAIM,
@@ -187,6 +191,12 @@ fn decode_job(r: &sqlx::sqlite::SqliteRow, worker_id: &str) -> Result<Job, Strin
         attempts: attempt,
         max_attempts: col::<Option<i64>>(r, "max_attempts")?.map(attempts),
         crashes: attempts(col::<i64>(r, "crashes")?),
+        // Context the app may have written as a number: read as text, or left out.
+        context: super::CallContext {
+            campaign_type: r.try_get::<Option<String>, _>("campaign_type").ok().flatten(),
+            direction: r.try_get::<Option<String>, _>("direction").ok().flatten(),
+            client_ref: r.try_get::<Option<String>, _>("client_ref").ok().flatten(),
+        },
         lease: Lease { id, worker_id: worker_id.to_string(), attempt, token: col(r, "lease_token")? },
     })
 }
