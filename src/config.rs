@@ -969,7 +969,9 @@ impl RawConfig {
             }
         };
         // ~3.5 characters a token; leave room for the instructions and the answer.
-        let max_prompt_chars = ((an.ctx as usize).saturating_sub(an.max_tokens as usize + 600) * 7 / 2).max(1000);
+        let max_prompt_chars =
+            ((an.ctx as usize).saturating_sub(an.max_tokens as usize + crate::analyze::PROMPT_RESERVE_TOKENS) * 7 / 2)
+                .max(1000);
         let analysis = AnalysisConfig { engine, tiers, locale, max_prompt_chars };
 
         let format = match self.log.format.trim() {

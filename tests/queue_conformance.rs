@@ -583,6 +583,94 @@ async fn twin_worker_ids_are_fenced(kind: Kind) {
     assert_eq!((r.status.as_str(), r.processing_error.as_deref()), ("completed", None), "{r:?}");
 }
 
+/// Run `sql` on the test's database.
+async fn exec(env: &Env, sql: &str) {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    match env.kind {
+        Kind::Postgres => {
+            sqlx::raw_sql(sql).execute(&mut sqlx::PgConnection::connect(&env.url).await.unwrap()).await.unwrap();
+        }
+        Kind::Mysql => {
+            sqlx::raw_sql(sql).execute(&mut sqlx::MySqlConnection::connect(&env.url).await.unwrap()).await.unwrap();
+        }
+        Kind::Sqlite => {
+            sqlx::raw_sql(sql).execute(&mut sqlx::SqliteConnection::connect(&env.url).await.unwrap()).await.unwrap();
+        }
+    }
+}
+
+/// The analysis settings' tiers from the database: no `ai_configs` table reads
+/// as none; with the other worker's table, its active rows come back in order
+/// with their tier and key; a claim carries the row's context columns, and so
+/// does `call_context` (for `reanalyze`).
+async fn analysis_tiers_come_from_ai_configs_and_the_row_context(kind: Kind) {
+    let env = Env::new(kind, &format!("tiers_{kind:?}")).await;
+    let q = env.queue().await;
+    assert!(q.analysis_layers().await.unwrap().is_empty(), "no table: no rows");
+    let (id_type, json, flag) = match kind {
+        Kind::Postgres => ("BIGSERIAL PRIMARY KEY", "JSON", "BOOLEAN NOT NULL DEFAULT TRUE"),
+        Kind::Mysql => ("BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY", "JSON", "TINYINT(1) NOT NULL DEFAULT 1"),
+        Kind::Sqlite => ("INTEGER PRIMARY KEY", "TEXT", "INTEGER NOT NULL DEFAULT 1"),
+    };
+    let off = if kind == Kind::Postgres { "FALSE" } else { "0" };
+    exec(
+        &env,
+        &format!(
+            "CREATE TABLE ai_configs (id {id_type}, config_tier VARCHAR(32) NOT NULL, campaign_type VARCHAR(64) NULL, \
+             direction VARCHAR(32) NULL, client_ref VARCHAR(64) NULL, config_type VARCHAR(64) NULL, \
+             config_data {json} NOT NULL, is_active {flag}, created_at TIMESTAMP NULL, updated_at TIMESTAMP NULL)"
+        ),
+    )
+    .await;
+    exec(
+        &env,
+        &format!(
+            "INSERT INTO ai_configs (config_tier, campaign_type, direction, client_ref, config_data, is_active, updated_at) VALUES \
+             ('universal', NULL, NULL, NULL, '{{\"topics\": [\"payment\"]}}', 1, '2026-01-01 00:00:00'), \
+             ('campaign', 'delivery', NULL, NULL, '{{\"template\": \"delivery\"}}', 1, '2026-01-02 00:00:00'), \
+             ('client', NULL, NULL, 'ACME', '{{\"topics\": [\"refund\"], \"tone_guidelines\": \"warm\"}}', 1, '2026-01-03 00:00:00'), \
+             ('client', NULL, NULL, 'OLD', '{{\"topics\": [\"x\"]}}', {off}, '2026-01-04 00:00:00')"
+        )
+        .replace(", 1, '", &format!(", {}, '", if kind == Kind::Postgres { "TRUE" } else { "1" })),
+    )
+    .await;
+    let rows = q.analysis_layers().await.unwrap();
+    let seen: Vec<(&str, Option<&str>)> = rows.iter().map(|r| (r.tier.name(), r.key.as_deref())).collect();
+    assert_eq!(
+        seen,
+        [("global", None), ("campaign_type", Some("delivery")), ("client", Some("ACME"))],
+        "inactive rows left out"
+    );
+    assert_eq!(rows[2].layer.topics.as_deref(), Some(&["refund".to_string()][..]));
+    assert!(rows[2].layer.instructions.as_deref().unwrap_or_default().contains("tone guidelines: warm"));
+
+    let id = env.enqueue_bytes(q.as_ref(), "a.wav", &common::wav(8000, 1, 0.5)).await;
+    exec(
+        &env,
+        &format!("UPDATE ai_call_recordings SET campaign_type = 'delivery', direction = 'inbound', client_ref = 'ACME' WHERE id = {id}"),
+    )
+    .await;
+    let want = callscribe::queue::CallContext {
+        campaign_type: Some("delivery".into()),
+        direction: Some("inbound".into()),
+        client_ref: Some("ACME".into()),
+    };
+    assert_eq!(q.call_context(id).await.unwrap(), want);
+    let job = q.claim("w", 1).await.unwrap().pop().unwrap();
+    assert_eq!(job.context, want);
+    let tiers = callscribe::analyze::Tiers {
+        global: callscribe::analyze::Template::builtin("loan_collection").unwrap(),
+        ..Default::default()
+    };
+    let (t, applied) = tiers.select(&job.context, &rows);
+    assert_eq!((t.name.as_str(), t.topics.as_slice()), ("delivery", &["refund".to_string()][..]));
+    assert_eq!(
+        applied.tiers,
+        ["global:loan_collection", "global (table)", "campaign_type:delivery (table)", "client:ACME (table)"]
+    );
+}
+
 macro_rules! conformance {
     ($name:ident, $kind:expr) => {
         mod $name {
@@ -619,6 +707,10 @@ macro_rules! conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn rescue_fails_a_row_that_keeps_crashing_its_workers() {
                 super::rescue_fails_a_row_that_keeps_crashing_its_workers($kind).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn analysis_tiers_come_from_ai_configs_and_the_row_context() {
+                super::analysis_tiers_come_from_ai_configs_and_the_row_context($kind).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn rescue_fails_when_attempts_are_spent() {

@@ -194,6 +194,13 @@ pub enum Engine {
     Heuristic,
 }
 
+/// Tokens of a request that are not the transcript: the instructions (rubric,
+/// compliance rules, evidence rules, lists) and the chat template: 538 tokens
+/// with the built-in template and SmolLM2's tokenizer (`tests/analysis.rs`
+/// checks it stays 100 below this); the rest of the context, less the
+/// answer's `max_tokens`, is the transcript's.
+pub const PROMPT_RESERVE_TOKENS: usize = 1000;
+
 /// How often the `ai_configs` rows are read again.
 pub const TABLE_REFRESH: Duration = Duration::from_secs(60);
 
