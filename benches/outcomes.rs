@@ -22,7 +22,9 @@
 //! OpenAI-compatible server when `CALLSCRIBE_BENCH_HTTP_URL` (…/v1) and
 //! `CALLSCRIBE_BENCH_HTTP_MODEL` are set — e.g. `python -m llama_cpp.server
 //! --model MODEL.gguf` from PyPI's `llama-cpp-python[server]`, the harness for a
-//! 1–3 B model.
+//! 1–3 B model. `CALLSCRIBE_BENCH_ENGINES=heuristic,smollm2,gemma,http` picks
+//! engines (default: every one at hand); `CALLSCRIBE_BENCH_SHOW=1` prints the
+//! transcripts.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -386,11 +388,20 @@ async fn main() {
         }
     }
 
+    // CALLSCRIBE_BENCH_ENGINES=heuristic,smollm2,gemma,http (default: all that are at hand).
+    let only = std::env::var("CALLSCRIBE_BENCH_ENGINES").unwrap_or_default();
+    let wanted = |e: &str| only.is_empty() || only.split(',').any(|x| x.trim() == e);
     let mut rows = Vec::new();
-    rows.push(run("heuristic", &analyzers(|| Engine::Heuristic), &calls).await);
-    for (label, file) in
-        [("SmolLM2-135M Q4_1", "smollm2-135m-instruct.gguf"), ("gemma-3-270m Q4_K_M", "gemma-3-270m-q4_k_m.gguf")]
-    {
+    if wanted("heuristic") {
+        rows.push(run("heuristic", &analyzers(|| Engine::Heuristic), &calls).await);
+    }
+    for (key, label, file, chat_template) in [
+        ("smollm2", "SmolLM2-135M Q4_1", "smollm2-135m-instruct.gguf", None),
+        ("gemma", "gemma-3-270m Q4_K_M", "gemma-3-270m-q4_k_m.gguf", Some("gemma")),
+    ] {
+        if !wanted(key) {
+            continue;
+        }
         let (Some(bin), true) = (&bin, models.join(file).exists()) else {
             println!("({label}: {} or callscribe-llm missing; skipped)", file);
             continue;
@@ -402,7 +413,7 @@ async fn main() {
                 model: models.join(file),
                 ctx: 4096,
                 threads: 2,
-                chat_template: None,
+                chat_template: chat_template.map(str::to_string),
                 gpu_layers: 0,
                 deadline: Duration::from_secs(600),
                 load_timeout: Duration::from_secs(120),
@@ -415,8 +426,8 @@ async fn main() {
         }
         rows.push(run(label, &list, &calls).await);
     }
-    if let (Ok(url), Ok(model)) =
-        (std::env::var("CALLSCRIBE_BENCH_HTTP_URL"), std::env::var("CALLSCRIBE_BENCH_HTTP_MODEL"))
+    if let (true, Ok(url), Ok(model)) =
+        (wanted("http"), std::env::var("CALLSCRIBE_BENCH_HTTP_URL"), std::env::var("CALLSCRIBE_BENCH_HTTP_MODEL"))
     {
         let engine = || {
             Engine::Http(

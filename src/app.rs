@@ -688,6 +688,26 @@ async fn doctor(cfg: &Config) -> Result<()> {
                 Ok(Some(problem)) => println!("warn time zone {problem}"),
                 Err(e) => line(false, "time zone", e.to_string()),
             }
+            if !matches!(cfg.analysis.engine, crate::config::AnalysisEngine::Off) {
+                let t = &cfg.analysis.tiers;
+                let table = match q.analysis_layers().await {
+                    Ok(rows) if rows.is_empty() => "no active ai_configs rows".to_string(),
+                    Ok(rows) => format!("{} active ai_configs row(s)", rows.len()),
+                    Err(e) => format!("ai_configs unreadable: {e}"),
+                };
+                line(
+                    true,
+                    "analysis tiers",
+                    format!(
+                        "global {} ({}); file: {} campaign type(s), {} direction(s), {} client(s); {table}",
+                        t.global.name,
+                        cfg.analysis.locale,
+                        t.file.campaign_type.len(),
+                        t.file.direction.len(),
+                        t.file.client.len()
+                    ),
+                );
+            }
             q.close().await;
         }
         Err(e) => line(false, "database", format!("{}: {e}", cfg.database.redacted_url())),

@@ -196,7 +196,7 @@ impl Pipeline {
 
     /// Read the `ai_configs` rows again when they are due (every
     /// [`crate::analyze::TABLE_REFRESH`]); a failed read keeps the rows held and
-    /// is tried again at the next claim.
+    /// is tried again a minute later.
     pub async fn refresh_analysis_tiers(&self, queue: &dyn crate::queue::Queue) {
         let Some(analyzer) = self.analyzer.as_deref().filter(|a| a.table_stale()) else { return };
         match queue.analysis_layers().await {
@@ -206,7 +206,10 @@ impl Pipeline {
                 }
                 analyzer.set_table(rows);
             }
-            Err(e) => tracing::warn!(error = %e, "could not read ai_configs; keeping the tiers held"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read ai_configs; keeping the tiers held for a minute");
+                analyzer.keep_table();
+            }
         }
     }
 

@@ -278,6 +278,14 @@ impl Analyzer {
         }
     }
 
+    /// Keep the rows held for another [`TABLE_REFRESH`] (the read failed: the
+    /// table is not asked again at every claim).
+    pub fn keep_table(&self) {
+        if let Ok(mut t) = self.table.write() {
+            t.0 = Some(Instant::now());
+        }
+    }
+
     /// The settings for a call with this context.
     pub fn settings(&self, ctx: &CallContext) -> (Template, Applied) {
         let table = self.table.read().map(|t| t.1.clone()).unwrap_or_default();
