@@ -33,7 +33,7 @@ pub fn normalise(s: &str) -> String {
 }
 
 /// Combining marks (Devanagari vowel signs and viramas are not alphanumeric).
-fn is_mark(c: char) -> bool {
+pub(super) fn is_mark(c: char) -> bool {
     matches!(c as u32, 0x0900..=0x0903 | 0x093A..=0x094F | 0x0951..=0x0957 | 0x0962..=0x0963 | 0x0300..=0x036F)
 }
 

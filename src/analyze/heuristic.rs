@@ -198,8 +198,9 @@ pub fn analyze(t: &Transcript, tpl: &Template) -> Analysis {
             if items.contains_key("compliance") {
                 items.insert("compliance".into(), json!(0));
             }
+            // `items` holds exactly the rubric's keys.
             let category = if items.contains_key(category) { category } else { "compliance" };
-            if tpl.rubric.iter().any(|r| r.key == category) {
+            if items.contains_key(category) {
                 impacts.push(ScoreImpact { impact, category: category.into(), reason: issue.into(), evidence: e });
             }
         }

@@ -687,8 +687,7 @@ pub fn summary_problem(s: &str, locale: &str) -> Option<String> {
     }
     let visible = s.chars().filter(|c| !c.is_whitespace()).count().max(1);
     // Letters and the combining vowel signs of Indic scripts.
-    let letters = s.chars().filter(|c| c.is_alphabetic() || !evidence::normalise(&c.to_string()).is_empty()).count()
-        - s.chars().filter(|c| c.is_numeric()).count();
+    let letters = s.chars().filter(|c| c.is_alphabetic() || evidence::is_mark(*c)).count();
     if (letters as f64) < 0.6 * visible as f64 {
         return Some("is mostly symbols or digits".into());
     }
