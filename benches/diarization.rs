@@ -95,7 +95,58 @@ fn rttm(name: &str, turns: &Turns) -> String {
         .collect()
 }
 
+/// A mono call of `voices.len()` voices taking the script's lines in turn.
+fn mono_call(voices: &[&str], dir: &Path, speed_tag: usize) -> Vec<f32> {
+    let mut out = Vec::new();
+    for (i, (who, text, pause)) in LINES.iter().enumerate() {
+        let voice = voices[(i + who) % voices.len()];
+        out.extend(speak(voice, text, dir, 1000 + speed_tag * 100 + i));
+        out.extend(std::iter::repeat_n(0.0, (pause * 16000.0) as usize));
+    }
+    out
+}
+
+/// Speaker-count accuracy of the clustering (no whisper needed): one-voice
+/// monologues (voicemail, IVR), two-voice and three-voice calls, with the
+/// separation of the two closest clusters printed for the threshold's choice.
+fn count_speakers(dir: &Path) {
+    use callscribe::diarize::{by_clustering, DISTINCT_VOICES};
+    const DISTINCT: &[&str] = &["en-us+m1", "en-us+m2", "en-us+m4", "en-us+m7", "en-us+f2", "en-us+f3", "en-us+f4"];
+    let mut sets: Vec<(usize, Vec<&str>)> = Vec::new();
+    for v in DISTINCT.iter().chain(&["en-us", "en-gb+m3"]) {
+        sets.push((1, vec![*v]));
+    }
+    for (i, a) in DISTINCT.iter().enumerate() {
+        for b in &DISTINCT[i + 1..] {
+            sets.push((2, vec![*a, *b]));
+        }
+    }
+    for k in 0..DISTINCT.len() {
+        sets.push((3, vec![DISTINCT[k], DISTINCT[(k + 2) % DISTINCT.len()], DISTINCT[(k + 4) % DISTINCT.len()]]));
+    }
+    println!("\nspeaker count (speakers.max = 3, threshold {DISTINCT_VOICES}): separation of the two closest clusters for k = 2, 3\n");
+    println!("| voices | true | found | separation k=2 | k=3 |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut right = [0usize; 4];
+    let mut total = [0usize; 4];
+    for (n, (truth, voices)) in sets.iter().enumerate() {
+        let x = mono_call(voices, dir, n);
+        let info = by_clustering(&x, 16000, &mut Vec::new(), 1, 3);
+        total[*truth] += 1;
+        right[*truth] += usize::from(info.speakers == *truth);
+        let sep = |k: usize| info.separations.get(k).map_or("—".to_string(), |s| format!("{s:.2}"));
+        println!("| {} | {truth} | {} | {} | {} |", voices.join(" / "), info.speakers, sep(0), sep(1));
+    }
+    for k in 1..=3 {
+        println!("{k} voice(s): counted right in {}/{}", right[k], total[k]);
+    }
+}
+
 fn main() {
+    if std::env::var("CALLSCRIBE_BENCH_COUNT_ONLY").is_ok() {
+        count_speakers(tempfile::tempdir().unwrap().path());
+        return;
+    }
     let model = std::env::var("CALLSCRIBE_BENCH_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ggml-tiny.en.bin"));
@@ -105,7 +156,7 @@ fn main() {
     std::fs::create_dir_all(&rttm_dir).unwrap();
     let abort = AtomicBool::new(false);
     let speakers =
-        |m| SpeakersConfig { channel_labels: vec!["spk0".into(), "spk1".into()], mono_method: m, gap_seconds: 1.0 };
+        |m| SpeakersConfig { channel_labels: vec!["spk0".into(), "spk1".into()], mono_method: m, ..Default::default() };
 
     println!(
         "diarization bench: {} two-speaker calls, {} turns each, model {}\n",
@@ -172,4 +223,5 @@ fn main() {
         sums[5] / n * 100.0
     );
     println!("\nRTTM files for scripts/der_crosscheck.py: {}", rttm_dir.display());
+    count_speakers(dir.path());
 }

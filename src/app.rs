@@ -3,7 +3,7 @@
 //! exit codes.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -487,15 +487,16 @@ async fn redact(cfg: &Config, args: crate::cli::RedactArgs) -> Result<()> {
 async fn transcribe(cfg: &Config, args: TranscribeArgs, shutdown: CancellationToken) -> Result<()> {
     use std::io::IsTerminal;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let mut asr = cfg.asr.clone().unwrap_or_default();
-    if let Some(m) = args.model {
-        asr.model = m;
-    }
-    if let Some(l) = args.language {
-        asr.language = l.to_lowercase();
-    }
+    // --model, --language, --threads, --beam-size and the speaker counts were
+    // merged into the configuration (and checked there) by main.
+    let Some(asr) = cfg.asr.clone() else {
+        bail!("asr.enabled is false in the configuration: nothing to transcribe with");
+    };
+    let formats = args.format.0;
+    // Several formats are files: into --out, else the current folder.
+    let out = args.out.clone().or_else(|| (formats.len() > 1).then(|| PathBuf::from(".")));
     let engine = Arc::new(tokio::task::spawn_blocking(move || WhisperEngine::load(asr)).await??);
-    if let Some(dir) = &args.out {
+    if let Some(dir) = &out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let abort = Arc::new(AtomicBool::new(false));
@@ -509,17 +510,26 @@ async fn transcribe(cfg: &Config, args: TranscribeArgs, shutdown: CancellationTo
     }
     let tty = std::io::stderr().is_terminal();
     let total = args.files.len();
+    let stems = crate::output::output_stems(&args.files);
     let mut failures = 0;
+    let mut printed_vtt = false;
     for (i, file) in args.files.iter().enumerate() {
         if tty {
             eprint!("\r[{}/{total}] {} …", i + 1, file.display());
+            let name = file.display().to_string();
+            engine.set_progress(Some(Arc::new(move |channel, done, len| {
+                let leg = if channel > 0 { format!(" (channel {})", channel + 1) } else { String::new() };
+                let pct = if len > 0.0 { (100.0 * done / len).min(100.0) } else { 100.0 };
+                let bar: String = (0..20).map(|k| if (k as f64) < pct / 5.0 { '#' } else { '.' }).collect();
+                eprint!("\r[{}/{total}] {name}{leg} [{bar}] {pct:3.0} % of {len:.0} s", i + 1);
+            })));
         }
-        let (engine, speakers, abort2, path, max) =
+        let (engine2, speakers, abort2, path, max) =
             (engine.clone(), cfg.speakers.clone(), abort.clone(), file.clone(), cfg.audio.max_duration);
         let result = tokio::task::spawn_blocking(move || -> Result<_> {
             let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
             let intake = crate::audio::intake(&path, ext.as_deref(), max)?;
-            let (t, m) = crate::pipeline::recognise(&engine, &intake.audio16k, &speakers, &abort2)?;
+            let (t, m) = crate::pipeline::recognise(&engine2, &intake.audio16k, &speakers, &abort2)?;
             Ok((intake.quality, t, m))
         })
         .await?;
@@ -527,22 +537,36 @@ async fn transcribe(cfg: &Config, args: TranscribeArgs, shutdown: CancellationTo
             Ok((quality, t, m)) => {
                 if tty {
                     eprintln!(
-                        "\r[{}/{total}] {}: {:.1} s of audio in {:.1} s ({})",
+                        "\r[{}/{total}] {}: {:.1} s of audio in {:.1} s ({}){}",
                         i + 1,
                         file.display(),
                         quality.duration_seconds,
                         t.processing_seconds,
-                        t.language
+                        t.language,
+                        " ".repeat(20)
                     );
                 }
-                let text = crate::output::render(args.format, &file.display().to_string(), &t, &quality, &m);
-                match &args.out {
-                    Some(dir) => {
-                        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("transcript");
-                        let dest = dir.join(format!("{stem}.{}", args.format.extension()));
-                        std::fs::write(&dest, text).with_context(|| format!("writing {}", dest.display()))?;
+                for &format in &formats {
+                    let text = crate::output::render(format, &file.display().to_string(), &t, &quality, &m);
+                    match &out {
+                        Some(dir) => {
+                            let dest = dir.join(format!("{}.{}", stems[i], format.extension()));
+                            std::fs::write(&dest, text).with_context(|| format!("writing {}", dest.display()))?;
+                            if formats.len() > 1 || args.out.is_none() {
+                                eprintln!("wrote {}", dest.display());
+                            }
+                        }
+                        // One WebVTT stream: a single header, each file after a NOTE.
+                        None if format == crate::output::Format::Vtt && total > 1 => {
+                            let body = text.strip_prefix("WEBVTT\n\n").unwrap_or(&text);
+                            if !printed_vtt {
+                                print!("WEBVTT\n\n");
+                                printed_vtt = true;
+                            }
+                            print!("NOTE {}\n\n{body}", file.display().to_string().replace("-->", "- ->"));
+                        }
+                        None => print!("{text}"),
                     }
-                    None => print!("{text}"),
                 }
             }
             Err(e) => {
@@ -554,6 +578,7 @@ async fn transcribe(cfg: &Config, args: TranscribeArgs, shutdown: CancellationTo
             bail!("interrupted");
         }
     }
+    engine.set_progress(None);
     if failures > 0 {
         bail!("{failures} of {total} file(s) failed");
     }

@@ -123,12 +123,13 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct TranscribeArgs {
-    /// Audio files (WAV, MP3, OGG, FLAC, M4A).
+    /// Audio files (WAV, MP3, OGG, FLAC, M4A, GSM).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "txt")]
-    pub format: crate::output::Format,
+    /// Output formats, comma-separated: json, srt, vtt, txt, tsv, or all. More
+    /// than one writes files (into --out, default the current folder).
+    #[arg(long, value_name = "FORMATS", default_value = "txt", value_parser = crate::output::parse_formats)]
+    pub format: crate::output::Formats,
     /// Write <name>.<format> files here instead of printing.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -138,6 +139,24 @@ pub struct TranscribeArgs {
     /// Language code or auto (default: asr.language).
     #[arg(long)]
     pub language: Option<String>,
+    /// Candidate languages for detection, comma-separated (default: asr.languages).
+    #[arg(long, value_name = "CODES", value_delimiter = ',')]
+    pub languages: Option<Vec<String>>,
+    /// Threads for whisper (default: asr.threads).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// 1 = greedy; 2–16 = beam search (default: asr.beam_size).
+    #[arg(long)]
+    pub beam_size: Option<u32>,
+    /// Exactly this many speakers on a mono recording.
+    #[arg(long, value_name = "N", conflicts_with_all = ["min_speakers", "max_speakers"])]
+    pub speakers: Option<u32>,
+    /// At least this many speakers on a mono recording (default: speakers.min).
+    #[arg(long, value_name = "N")]
+    pub min_speakers: Option<u32>,
+    /// At most this many speakers on a mono recording (default: speakers.max).
+    #[arg(long, value_name = "N")]
+    pub max_speakers: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -193,6 +193,9 @@ pub struct RawAsr {
     /// 0 means every core.
     pub threads: u32,
     pub language: String,
+    /// Candidates for detection (`["hi", "en", "mr"]`): with `language = "auto"`,
+    /// the most probable of these is taken. Empty: any of whisper's languages.
+    pub languages: Vec<String>,
     pub beam_size: u32,
     pub temperature_fallback: bool,
     pub initial_prompt: String,
@@ -202,6 +205,12 @@ pub struct RawAsr {
     pub models_dir: String,
     /// Encode each window at its own length instead of a padded 30 s.
     pub fit_audio_ctx: bool,
+    /// Move word edges onto the signal's pauses and onsets after alignment.
+    pub refine_word_edges: bool,
+    /// Write Devanagari (Hindi, Marathi) in Latin letters, as Hinglish is typed.
+    pub romanise: bool,
+    /// whisper.cpp's flash attention (no DTW alignment then).
+    pub flash_attn: bool,
     /// Run decoding and whisper in a supervised child process (`callscribe
     /// asr-child`): a native crash on one recording restarts the child instead
     /// of killing the worker. `false`: in the worker's own process.
@@ -217,6 +226,10 @@ pub struct RawSpeakers {
     pub mono_method: String,
     /// With `gaps`: a pause this long changes speaker.
     pub gap_seconds: f64,
+    /// How many voices a mono recording may have: at least `min`, at most `max`
+    /// (both 1: never split; `min = max = n`: exactly n).
+    pub min: u32,
+    pub max: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -305,6 +318,7 @@ impl Default for RawAsr {
             model: "models/ggml-base.bin".into(),
             threads: 0,
             language: "auto".into(),
+            languages: Vec::new(),
             beam_size: 1,
             temperature_fallback: true,
             initial_prompt: String::new(),
@@ -313,6 +327,9 @@ impl Default for RawAsr {
             max_repeats: 3,
             models_dir: "models".into(),
             fit_audio_ctx: false,
+            refine_word_edges: true,
+            romanise: false,
+            flash_attn: false,
             isolate: true,
         }
     }
@@ -324,6 +341,8 @@ impl Default for RawSpeakers {
             channel_labels: vec!["agent".into(), "supporter".into()],
             mono_method: "cluster".into(),
             gap_seconds: 1.0,
+            min: 1,
+            max: 2,
         }
     }
 }
@@ -562,6 +581,21 @@ pub struct SpeakersConfig {
     pub channel_labels: Vec<String>,
     pub mono_method: crate::diarize::Method,
     pub gap_seconds: f64,
+    /// Voices on a mono recording: at least `min`, at most `max`.
+    pub min: usize,
+    pub max: usize,
+}
+
+impl Default for SpeakersConfig {
+    fn default() -> Self {
+        SpeakersConfig {
+            channel_labels: vec!["agent".into(), "supporter".into()],
+            mono_method: crate::diarize::Method::Cluster,
+            gap_seconds: 1.0,
+            min: 1,
+            max: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -820,6 +854,23 @@ impl RawConfig {
                 "not a whisper language code (en, hi, mr, ta, …) or \"auto\"",
             ));
         }
+        let mut languages = Vec::new();
+        for code in &a.languages {
+            let code = code.trim().to_lowercase();
+            if code == "auto" || whisper_rs::get_lang_id(&code).is_none() {
+                return Err(invalid("asr.languages", code, "not a whisper language code (en, hi, mr, ta, …)"));
+            }
+            if !languages.contains(&code) {
+                languages.push(code);
+            }
+        }
+        if language != "auto" && !languages.is_empty() && !languages.contains(&language) {
+            return Err(invalid(
+                "asr.language",
+                a.language,
+                format!("is not among asr.languages ({})", languages.join(", ")),
+            ));
+        }
         if a.beam_size == 0 || a.beam_size > 16 {
             return Err(invalid("asr.beam_size", a.beam_size.to_string(), "must be 1 (greedy) to 16"));
         }
@@ -837,6 +888,7 @@ impl RawConfig {
             model: PathBuf::from(a.model.trim()),
             threads: if a.threads == 0 { all_cores() } else { a.threads as usize },
             language,
+            languages,
             beam_size: a.beam_size as usize,
             temperature_fallback: a.temperature_fallback,
             initial_prompt: a.initial_prompt.clone(),
@@ -844,6 +896,9 @@ impl RawConfig {
             no_speech_threshold: a.no_speech_threshold,
             max_repeats: a.max_repeats as usize,
             fit_audio_ctx: a.fit_audio_ctx,
+            refine_edges: a.refine_word_edges,
+            romanise: a.romanise,
+            flash_attn: a.flash_attn,
             isolate: a.isolate,
             ..Default::default()
         });
@@ -865,7 +920,27 @@ impl RawConfig {
                 "labels must be 1–64 characters",
             ));
         }
-        let speakers = SpeakersConfig { channel_labels: sp.channel_labels, mono_method, gap_seconds: sp.gap_seconds };
+        if sp.min == 0 || sp.min > crate::diarize::MAX_SPEAKERS as u32 {
+            return Err(invalid(
+                "speakers.min",
+                sp.min.to_string(),
+                format!("must be 1 to {}", crate::diarize::MAX_SPEAKERS),
+            ));
+        }
+        if sp.max < sp.min || sp.max > crate::diarize::MAX_SPEAKERS as u32 {
+            return Err(invalid(
+                "speakers.max",
+                sp.max.to_string(),
+                format!("must be from speakers.min ({}) to {}", sp.min, crate::diarize::MAX_SPEAKERS),
+            ));
+        }
+        let speakers = SpeakersConfig {
+            channel_labels: sp.channel_labels,
+            mono_method,
+            gap_seconds: sp.gap_seconds,
+            min: sp.min as usize,
+            max: sp.max as usize,
+        };
 
         let an = self.analysis;
         let name = an.template.trim();

@@ -29,6 +29,34 @@ fn flag_overrides(cli: &Cli) -> figment::value::Dict {
     if let Some(l) = &cli.global.log_level {
         section("log", "level", l.clone().into());
     }
+    if let Command::Transcribe(t) = &cli.command {
+        // Flags go through the configuration's checks: a bad value exits 2.
+        if let Some(m) = &t.model {
+            section("asr", "model", m.display().to_string().into());
+        }
+        if let Some(l) = &t.language {
+            section("asr", "language", l.clone().into());
+        }
+        if let Some(ls) = &t.languages {
+            section("asr", "languages", ls.iter().map(|l| Value::from(l.clone())).collect::<Vec<_>>().into());
+        }
+        if let Some(n) = t.threads {
+            section("asr", "threads", n.into());
+        }
+        if let Some(n) = t.beam_size {
+            section("asr", "beam_size", n.into());
+        }
+        if let Some(n) = t.speakers {
+            section("speakers", "min", n.into());
+            section("speakers", "max", n.into());
+        }
+        if let Some(n) = t.min_speakers {
+            section("speakers", "min", n.into());
+        }
+        if let Some(n) = t.max_speakers {
+            section("speakers", "max", n.into());
+        }
+    }
     if let Command::Run(run) = &cli.command {
         if let Some(c) = run.concurrency {
             section("worker", "concurrency", c.into());

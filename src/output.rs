@@ -14,6 +14,33 @@ pub enum Format {
     Tsv,
 }
 
+/// The formats one `transcribe` run writes, in the order given, each once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Formats(pub Vec<Format>);
+
+/// `json`, `srt,vtt,json`, or `all`.
+pub fn parse_formats(s: &str) -> Result<Formats, String> {
+    use clap::ValueEnum;
+    let mut out = Vec::new();
+    for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let add: Vec<Format> = if name.eq_ignore_ascii_case("all") {
+            Format::value_variants().to_vec()
+        } else {
+            vec![Format::from_str(name, true)
+                .map_err(|_| format!("unknown format `{name}`: json, srt, vtt, txt, tsv or all"))?]
+        };
+        for f in add {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("no format given: json, srt, vtt, txt, tsv or all".into());
+    }
+    Ok(Formats(out))
+}
+
 impl Format {
     pub fn extension(self) -> &'static str {
         match self {
@@ -29,6 +56,28 @@ impl Format {
 fn stamp(t: f64, sep: char) -> String {
     let ms = (t.max(0.0) * 1000.0).round() as u64;
     format!("{:02}:{:02}:{:02}{sep}{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
+}
+
+/// Output paths for `files` under `dir`: `<stem>.<ext>`, with `-2`, `-3`, …
+/// added where two inputs share a stem (`a/call.wav` and `b/call.mp3`), so no
+/// output of the run overwrites another.
+pub fn output_stems(files: &[std::path::PathBuf]) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+    files
+        .iter()
+        .map(|f| {
+            let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("transcript").to_string();
+            let n = seen.entry(stem.clone()).or_insert(0);
+            loop {
+                *n += 1;
+                let candidate = if *n == 1 { stem.clone() } else { format!("{stem}-{n}") };
+                if taken.insert(candidate.clone()) {
+                    return candidate;
+                }
+            }
+        })
+        .collect()
 }
 
 /// Render one transcript.
@@ -101,6 +150,22 @@ pub fn render(format: Format, source: &str, t: &Transcript, quality: &AudioQuali
 mod tests {
     use super::*;
     use crate::asr::Segment;
+
+    #[test]
+    fn formats_parse_as_lists_and_all() {
+        assert_eq!(parse_formats("json").unwrap(), Formats(vec![Format::Json]));
+        assert_eq!(parse_formats("srt, VTT,json,srt").unwrap(), Formats(vec![Format::Srt, Format::Vtt, Format::Json]));
+        assert_eq!(parse_formats("all").unwrap().0.len(), 5);
+        assert!(parse_formats("docx").unwrap_err().contains("docx"));
+        assert!(parse_formats(",").is_err());
+    }
+
+    #[test]
+    fn output_names_never_collide() {
+        let files: Vec<std::path::PathBuf> =
+            ["a/call.wav", "b/call.mp3", "call-2.wav", "c/call.ogg", "other.wav"].iter().map(Into::into).collect();
+        assert_eq!(output_stems(&files), ["call", "call-2", "call-2-2", "call-3", "other"]);
+    }
 
     #[test]
     fn subtitle_formats() {

@@ -162,8 +162,11 @@ pub fn recognise(
         let mono = &audio16k.channels[0];
         let mut t = engine.transcribe(mono, 0, abort)?;
         match speakers.mono_method {
-            Method::Gaps => diarize::by_gaps(&mut t.segments, speakers.gap_seconds),
-            Method::Cluster => diarize::by_clustering(mono, audio16k.sample_rate, &mut t.segments),
+            Method::Gaps if speakers.max > 1 => diarize::by_gaps(&mut t.segments, speakers.gap_seconds),
+            Method::Gaps => t.segments.iter_mut().for_each(|s| s.speaker = Some("speaker_1".into())),
+            Method::Cluster => {
+                diarize::by_clustering(mono, audio16k.sample_rate, &mut t.segments, speakers.min, speakers.max);
+            }
         }
         diarize::name_by_opening(&mut t.segments, &speakers.channel_labels);
         t

@@ -4,6 +4,8 @@
 //! in, no-speech segments and repetition loops out.
 
 pub mod child;
+pub mod edges;
+pub mod romanise;
 pub mod whisper;
 
 use serde::{Deserialize, Serialize};

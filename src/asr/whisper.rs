@@ -13,7 +13,7 @@ use whisper_rs::{
     DtwMode, DtwModelPreset, DtwParameters, FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters,
 };
 
-use super::{cut_repetitions, join_words, Segment, Transcript, Word};
+use super::{cut_repetitions, edges, join_words, romanise, Segment, Transcript, Word};
 use crate::audio::vad::{self, Window};
 use crate::models;
 
@@ -38,6 +38,8 @@ pub struct AsrConfig {
     pub threads: usize,
     /// `auto` or a language code (`en`, `hi`, `mr`, …).
     pub language: String,
+    /// Candidates for detection: the most probable of these is taken (empty: any).
+    pub languages: Vec<String>,
     /// 1 = greedy; more = beam search with this width.
     pub beam_size: usize,
     /// Retry a window at higher temperature when its output looks like a loop
@@ -63,6 +65,13 @@ pub struct AsrConfig {
     /// whisper.cpp's DTW aborts the process on some inputs (a segment under
     /// 0.16 s, e.g. noise), and its own timestamp tokens need no alignment.
     pub dtw: bool,
+    /// Move word edges onto the signal's pauses and onsets (`edges::refine`).
+    pub refine_edges: bool,
+    /// Write Devanagari (Hindi, Marathi) in Latin letters (`romanise`).
+    pub romanise: bool,
+    /// whisper.cpp's flash attention. It rules out DTW: word edges then come from
+    /// whisper's timestamp tokens (and `refine_edges`).
+    pub flash_attn: bool,
 }
 
 impl Default for AsrConfig {
@@ -71,6 +80,7 @@ impl Default for AsrConfig {
             model: PathBuf::from("models/ggml-base.bin"),
             threads: crate::config::all_cores(),
             language: "auto".into(),
+            languages: Vec::new(),
             beam_size: 1,
             temperature_fallback: true,
             initial_prompt: String::new(),
@@ -82,9 +92,15 @@ impl Default for AsrConfig {
             fit_audio_ctx: false,
             isolate: true,
             dtw: true,
+            refine_edges: true,
+            romanise: false,
+            flash_attn: false,
         }
     }
 }
+
+/// Called after each window: (channel, seconds of the recording done, its length).
+pub type Progress = std::sync::Arc<dyn Fn(usize, f64, f64) + Send + Sync>;
 
 /// A loaded whisper model, shared by every job of the process.
 pub struct WhisperEngine {
@@ -92,6 +108,7 @@ pub struct WhisperEngine {
     config: AsrConfig,
     name: String,
     multilingual: bool,
+    progress: std::sync::Mutex<Option<Progress>>,
 }
 
 unsafe extern "C" fn abort_when_set(user_data: *mut c_void) -> bool {
@@ -113,6 +130,15 @@ impl WhisperEngine {
         }
         let hp = models::read_ggml_header(&path).ok_or_else(|| model_err("not a whisper.cpp ggml model".into()))?;
         let kind = models::InstalledModel { path: path.clone(), bytes: 0, hparams: hp.clone() }.kind();
+        if !hp.multilingual() {
+            let asked = std::iter::once(&config.language).chain(&config.languages).find(|l| *l != "auto" && *l != "en");
+            if let Some(code) = asked {
+                return Err(model_err(format!(
+                    "is English-only ({kind}) and cannot transcribe `{code}`: use a multilingual model \
+                     (scripts/fetch-models.sh makes models/ggml-base.bin) or set asr.language = \"en\""
+                )));
+            }
+        }
         let preset = match kind.as_str() {
             "tiny.en" => Some(DtwModelPreset::TinyEn),
             "tiny" => Some(DtwModelPreset::Tiny),
@@ -126,14 +152,21 @@ impl WhisperEngine {
         };
         let mut params = WhisperContextParameters::default();
         params.use_gpu(config.use_gpu);
-        if let Some(model_preset) = preset.filter(|_| config.dtw) {
+        params.flash_attn(config.flash_attn);
+        if let Some(model_preset) = preset.filter(|_| config.dtw && !config.flash_attn) {
             // Token times from cross-attention alignment (DTW) where the model has a preset.
             params.dtw_parameters(DtwParameters { mode: DtwMode::ModelPreset { model_preset }, ..Default::default() });
         }
         let ctx = WhisperContext::new_with_params(&path, params)
             .map_err(|e| model_err(format!("whisper.cpp could not load it: {e}")))?;
         let file = path.file_stem().and_then(|s| s.to_str()).unwrap_or("whisper");
-        Ok(WhisperEngine { ctx, name: format!("whisper.cpp:{file} ({kind})"), multilingual: hp.multilingual(), config })
+        Ok(WhisperEngine {
+            ctx,
+            name: format!("whisper.cpp:{file} ({kind})"),
+            multilingual: hp.multilingual(),
+            config,
+            progress: Default::default(),
+        })
     }
 
     pub fn model_name(&self) -> &str {
@@ -142,6 +175,11 @@ impl WhisperEngine {
 
     pub fn config(&self) -> &AsrConfig {
         &self.config
+    }
+
+    /// Report progress through a long recording (`transcribe` on a terminal).
+    pub fn set_progress(&self, progress: Option<Progress>) {
+        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = progress;
     }
 
     /// The same model without DTW alignment, for a recording that crashed the
@@ -184,6 +222,10 @@ impl WhisperEngine {
                 pcm.resize(rate as usize, 0.0);
             }
             let segs = self.transcribe_window(&mut state, &pcm, w, &language, channel, abort)?;
+            let progress = self.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let (Some(report), Some(last)) = (progress, w.pieces.last()) {
+                report(channel, last.source + last.len, samples.len() as f64 / rate as f64);
+            }
             for s in segs {
                 if s.no_speech_probability > self.config.no_speech_threshold && s.confidence < 0.5 {
                     out.dropped_no_speech += 1;
@@ -193,6 +235,17 @@ impl WhisperEngine {
             }
         }
         out.repetitions_cut = cut_repetitions(&mut out.segments, self.config.max_repeats);
+        if self.config.refine_edges {
+            edges::refine(&mut out.segments, samples, rate);
+        }
+        if self.config.romanise {
+            for s in &mut out.segments {
+                s.text = romanise::romanise(&s.text);
+                for w in &mut s.words {
+                    w.word = romanise::romanise(&w.word);
+                }
+            }
+        }
         tracing::debug!(windows = windows.len(), regions = regions.len(), "transcribed channel");
         out.processing_seconds = t0.elapsed().as_secs_f64();
         Ok(out)
@@ -214,6 +267,9 @@ impl WhisperEngine {
         if self.config.language != "auto" {
             return Ok((self.config.language.clone(), 1.0));
         }
+        if let [only] = self.config.languages.as_slice() {
+            return Ok((only.clone(), 1.0));
+        }
         if abort.load(Ordering::Relaxed) {
             return Err(AsrError::Aborted);
         }
@@ -223,9 +279,7 @@ impl WhisperEngine {
         }
         state.pcm_to_mel(&speech, self.config.threads).map_err(|e| AsrError::Whisper(e.to_string()))?;
         let (id, probs) = state.lang_detect(0, self.config.threads).map_err(|e| AsrError::Whisper(e.to_string()))?;
-        let code = whisper_rs::get_lang_str(id).unwrap_or("en").to_string();
-        let p = probs.get(id as usize).copied().unwrap_or(0.0) as f64;
-        Ok((code, p))
+        Ok(pick_language(id, &probs, &self.config.languages))
     }
 
     fn transcribe_window(
@@ -287,6 +341,9 @@ impl WhisperEngine {
         // Whisper's centiseconds to seconds in the window.
         let secs = |cs: i64| (cs as f64 / 100.0).clamp(0.0, len);
         let mut out = Vec::new();
+        // The DTW stamp of the window's previous text token (see `edges`): where
+        // the current token starts.
+        let mut previous_stamp: Option<f64> = None;
         for seg in state.as_iter() {
             let (s0, s1) = (secs(seg.start_timestamp()), secs(seg.end_timestamp()));
             let s1 = s1.max(s0);
@@ -298,20 +355,19 @@ impl WhisperEngine {
                 if data.id >= eot {
                     continue; // special and timestamp tokens
                 }
+                let (start, end) = if data.t_dtw >= 0 {
+                    let stamp = secs(data.t_dtw);
+                    let span = edges::token_span(previous_stamp, s0, stamp);
+                    previous_stamp = Some(stamp);
+                    span
+                } else {
+                    (secs(data.t0), secs(data.t1))
+                };
                 let piece = tok.to_str_lossy().map(|c| c.into_owned()).unwrap_or_default();
                 if piece.is_empty() {
                     continue;
                 }
                 let starts_word = piece.starts_with(' ') || words.is_empty();
-                let (mut start, mut end) = (secs(data.t0), secs(data.t1));
-                if data.t_dtw > 0 {
-                    // DTW marks where the token is spoken: use it as the word's anchor.
-                    let t = secs(data.t_dtw);
-                    if starts_word {
-                        start = t.min(end);
-                    }
-                    end = end.max(t);
-                }
                 if starts_word {
                     words.push(Word { word: piece, start, end, probability: data.p as f64 });
                 } else if let Some(w) = words.last_mut() {
@@ -320,12 +376,13 @@ impl WhisperEngine {
                     w.probability = w.probability.min(data.p as f64);
                 }
             }
-            // Words inside their segment, in order.
-            let mut lo = s0;
+            // Words in order, never overlapping (the segment is made to span
+            // them after `edges::refine`).
+            let mut lo = 0.0f64;
             for w in &mut words {
-                w.start = w.start.clamp(lo, s1);
-                w.end = w.end.clamp(w.start, s1);
-                lo = w.start;
+                w.start = w.start.max(lo);
+                w.end = w.end.max(w.start);
+                lo = w.end;
             }
             let no_speech_probability = seg.no_speech_probability() as f64;
             if words.is_empty() {
@@ -351,7 +408,7 @@ impl WhisperEngine {
             for (g, (piece, mut words)) in groups.into_iter().enumerate() {
                 let piece = window.pieces.get(piece).copied().unwrap_or_default();
                 let start = if g == 0 { s0.min(words[0].start) } else { words[0].start };
-                let end = if g == last { s1 } else { words.iter().map(|w| w.end).fold(start, f64::max) };
+                let end = words.iter().map(|w| w.end).fold(if g == last { s1 } else { start }, f64::max);
                 for w in &mut words {
                     w.start = piece.to_recording(w.start);
                     w.end = piece.to_recording(w.end);
@@ -371,6 +428,21 @@ impl WhisperEngine {
         }
         Ok(out)
     }
+}
+
+/// The detected language and its probability. With candidates, the most
+/// probable of them, its probability renormalised over the candidates (how sure
+/// whisper is among the languages the call centre serves).
+fn pick_language(best: i32, probs: &[f32], candidates: &[String]) -> (String, f64) {
+    let p = |id: i32| probs.get(id as usize).copied().unwrap_or(0.0) as f64;
+    let ids: Vec<(String, i32)> =
+        candidates.iter().filter_map(|c| whisper_rs::get_lang_id(c).map(|id| (c.clone(), id))).collect();
+    if ids.is_empty() {
+        return (whisper_rs::get_lang_str(best).unwrap_or("en").to_string(), p(best));
+    }
+    let total: f64 = ids.iter().map(|(_, id)| p(*id)).sum();
+    let (code, id) = ids.iter().max_by(|a, b| p(a.1).total_cmp(&p(b.1))).cloned().unwrap_or(("en".into(), 0));
+    (code, if total > 0.0 { p(id) / total } else { 1.0 / ids.len() as f64 })
 }
 
 /// Consecutive words grouped by the piece `piece_of` puts them in.
@@ -405,4 +477,32 @@ pub fn check_model(path: &Path) -> Result<models::HParams, String> {
         return Err(format!("{}: not found", path.display()));
     }
     models::read_ggml_header(path).ok_or_else(|| format!("{}: not a whisper.cpp ggml model", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probs(pairs: &[(&str, f32)]) -> Vec<f32> {
+        let mut p = vec![0.0f32; 100];
+        for (code, v) in pairs {
+            p[whisper_rs::get_lang_id(code).unwrap() as usize] = *v;
+        }
+        p
+    }
+
+    #[test]
+    fn detection_is_restricted_to_the_candidates() {
+        // The Hindi/English call that auto-detection took for Latin.
+        let p = probs(&[("la", 0.42), ("hi", 0.30), ("en", 0.10), ("ur", 0.12)]);
+        let la = whisper_rs::get_lang_id("la").unwrap();
+        assert_eq!(pick_language(la, &p, &[]), ("la".to_string(), 0.42f32 as f64));
+        let (code, prob) = pick_language(la, &p, &["hi".into(), "en".into(), "mr".into()]);
+        assert_eq!(code, "hi");
+        assert!((prob - 0.30 / 0.40).abs() < 1e-6, "{prob}");
+        // No probability on any candidate: the first, evenly unsure.
+        let (code, prob) = pick_language(la, &probs(&[("la", 1.0)]), &["ta".into(), "te".into()]);
+        assert!(code == "ta" || code == "te");
+        assert!((prob - 0.5).abs() < 1e-9);
+    }
 }

@@ -95,22 +95,69 @@ pub fn by_gaps(segments: &mut [Segment], gap: f64) {
     }
 }
 
+/// The most voices a mono recording is split into (`speakers.max`).
+pub const MAX_SPEAKERS: usize = 6;
+
+/// Two clusters at least this far apart ([`features::separation`]) are taken
+/// for two voices; closer ones are one voice split by what was said. Chosen on
+/// the bench's one-, two- and three-voice calls (README: Diarization).
+pub const DISTINCT_VOICES: f64 = 4.0;
+
+/// What the clustering decided: the number of voices and, for each number of
+/// clusters tried from 2 up, the separation of its two closest clusters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Clustering {
+    pub speakers: usize,
+    pub separations: Vec<f64>,
+}
+
+/// Labels for standardised pieces: at least `min` and at most `max` clusters,
+/// one more only while every pair of clusters is [`DISTINCT_VOICES`] apart.
+pub fn choose_speakers(x: &[Vec<f64>], weights: &[f64], min: usize, max: usize) -> (Vec<usize>, Clustering) {
+    let n = x.len();
+    let mut labels = vec![0usize; n];
+    let mut info = Clustering { speakers: 1, separations: Vec::new() };
+    for k in 2..=max.min(MAX_SPEAKERS).min(n) {
+        let l = features::k_means(x, weights, k);
+        if !(0..k).all(|c| l.contains(&c)) {
+            break;
+        }
+        let closest = (0..k)
+            .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
+            .map(|(a, b)| features::separation(x, weights, &l, a, b))
+            .fold(f64::MAX, f64::min);
+        info.separations.push(closest);
+        if k <= min || closest >= DISTINCT_VOICES {
+            labels = l;
+            info.speakers = k;
+        } else {
+            break;
+        }
+    }
+    (labels, info)
+}
+
 /// Clustering: label each piece of speech, then every word by its midpoint.
-/// Speaker 1 is whoever speaks first.
-pub fn by_clustering(samples: &[f32], rate: u32, segments: &mut Vec<Segment>) {
+/// Speaker 1 is whoever speaks first; between `min` and `max` speakers.
+pub fn by_clustering(samples: &[f32], rate: u32, segments: &mut Vec<Segment>, min: usize, max: usize) -> Clustering {
     let regions = vad::speech_regions(samples, rate, 0.1);
     let pieces = split_pieces(&regions, 3.0);
     if pieces.is_empty() {
-        by_gaps(segments, 1.0);
-        return;
+        segments.iter_mut().for_each(|s| s.speaker = Some("speaker_1".into()));
+        return Clustering { speakers: 1, separations: Vec::new() };
     }
     let feats: Vec<Vec<f64>> = pieces.iter().map(|p| features::describe(samples, rate, p)).collect();
     let weights: Vec<f64> = pieces.iter().map(|p| p.duration()).collect();
-    let mut labels = features::two_means(&feats, &weights);
+    let (raw, info) = choose_speakers(&features::standardise(&feats), &weights, min.max(1), max.max(1));
+    tracing::debug!(speakers = info.speakers, separations = ?info.separations, "mono speakers");
     // Name clusters by first appearance.
-    if labels.first() == Some(&1) {
-        labels.iter_mut().for_each(|l| *l = 1 - *l);
+    let mut order: Vec<usize> = Vec::new();
+    for l in &raw {
+        if !order.contains(l) {
+            order.push(*l);
+        }
     }
+    let labels: Vec<usize> = raw.iter().map(|l| order.iter().position(|o| o == l).unwrap_or(0)).collect();
     // The piece containing t, else the nearest one (pieces are in time order and
     // do not overlap: a binary search, not a scan per word).
     let speaker_at = |t: f64| -> usize {
@@ -162,6 +209,7 @@ pub fn by_clustering(samples: &[f32], rate: u32, segments: &mut Vec<Segment>) {
         flush(&mut run, run_speaker, &mut out, &s);
     }
     *segments = out;
+    info
 }
 
 /// Cut regions into pieces of at most `max` seconds.
