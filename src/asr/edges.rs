@@ -168,7 +168,7 @@ impl Energy {
 
 /// Move every word edge of one channel's segments onto the signal (see the
 /// module text). Segments must be in time order; each ends up spanning its words.
-pub fn refine(segments: &mut [Segment], samples: &[f32], rate: u32) {
+pub fn refine(segments: &mut Vec<Segment>, samples: &[f32], rate: u32) {
     let mut spans: Vec<(f64, f64)> = segments.iter().flat_map(|s| s.words.iter().map(|w| (w.start, w.end))).collect();
     if spans.is_empty() {
         return;
@@ -187,6 +187,38 @@ pub fn refine(segments: &mut [Segment], samples: &[f32], rate: u32) {
         s.start = s.words[0].start;
         s.end = s.words[s.words.len() - 1].end;
     }
+    split_at_pauses(segments);
+}
+
+/// A segment never spans a pause of [`SPLIT_PAUSE`] or more between two of its
+/// words (on a stereo leg, the other party's whole turn): it is split there.
+pub const SPLIT_PAUSE: f64 = 1.0;
+
+fn split_at_pauses(segments: &mut Vec<Segment>) {
+    let mut out = Vec::with_capacity(segments.len());
+    for s in segments.drain(..) {
+        let cut: Vec<usize> =
+            (1..s.words.len()).filter(|&i| s.words[i].start - s.words[i - 1].end >= SPLIT_PAUSE).collect();
+        if cut.is_empty() {
+            out.push(s);
+            continue;
+        }
+        let mut from = 0;
+        for &c in cut.iter().chain(std::iter::once(&s.words.len())) {
+            let words = s.words[from..c].to_vec();
+            let confidence = words.iter().map(|w| w.probability).sum::<f64>() / words.len().max(1) as f64;
+            out.push(Segment {
+                start: words[0].start,
+                end: words[words.len() - 1].end,
+                text: super::join_words(&words),
+                words,
+                confidence,
+                ..s.clone()
+            });
+            from = c;
+        }
+    }
+    *segments = out;
 }
 
 /// Cost of a boundary with no pause at it (seconds of misplacement it is worth).
@@ -314,7 +346,16 @@ fn refine_spans(spans: &mut [(f64, f64)], e: &Energy) {
                 relax(Some(q), c, from, Mark::Pauses(p, q));
             }
         }
-        next.sort_by(|a, b| a.1.total_cmp(&b.1));
+        // States are compared with the pauses they have left inside words so
+        // far charged (a state that has not placed a boundary for a while has
+        // not paid for them yet, and would otherwise look cheapest).
+        let here = start.or(end).unwrap_or(0.0);
+        let upto = pauses.partition_point(|x| x.0 < here);
+        let owed = |s: &State| {
+            let from_pause = s.0.map_or(base, |l| l + 1);
+            s.1 + if upto > from_pause { inside[upto] - inside[from_pause] } else { 0.0 }
+        };
+        next.sort_by(|a, b| owed(a).total_cmp(&owed(b)));
         next.truncate(BEAM);
         layers.push(std::mem::replace(&mut previous, next.clone()));
         previous = next;

@@ -99,6 +99,10 @@ impl Default for AsrConfig {
     }
 }
 
+/// Untranscribed seconds after whisper's last segment in a window above which
+/// the rest of the window is decoded again on its own.
+const TAIL_RETRY_SECONDS: f64 = 2.0;
+
 /// Called after each window: (channel, seconds of the recording done, its length).
 pub type Progress = std::sync::Arc<dyn Fn(usize, f64, f64) + Send + Sync>;
 
@@ -206,7 +210,12 @@ impl WhisperEngine {
             model: self.name.clone(),
             ..Default::default()
         };
-        for w in &windows {
+        // Windows still to decode: the packed ones, and the rest of one whisper
+        // stopped decoding early (see below).
+        let mut queue: std::collections::VecDeque<Window> = windows.iter().cloned().collect();
+        let mut tails = 0usize;
+        while let Some(window) = queue.pop_front() {
+            let w = &window;
             if abort.load(Ordering::Relaxed) {
                 return Err(AsrError::Aborted);
             }
@@ -221,7 +230,18 @@ impl WhisperEngine {
             if pcm.len() < rate as usize {
                 pcm.resize(rate as usize, 0.0);
             }
-            let segs = self.transcribe_window(&mut state, &pcm, w, &language, channel, abort)?;
+            let (segs, covered) = self.transcribe_window(&mut state, &pcm, w, &language, channel, abort)?;
+            // whisper.cpp takes a window's last text without a closing timestamp
+            // as the end of the window and skips what follows: measured, 18 s of
+            // a list of words lost after "office Ram". The rest is decoded again
+            // on its own (at most once per packed window), as faster-whisper seeks.
+            if covered > 0.0 && w.duration() - covered > TAIL_RETRY_SECONDS && tails < windows.len() {
+                if let Some(tail) = w.tail(covered) {
+                    tracing::debug!(from = covered, seconds = tail.duration(), "decoding the rest of a window again");
+                    tails += 1;
+                    queue.push_front(tail);
+                }
+            }
             let progress = self.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
             if let (Some(report), Some(last)) = (progress, w.pieces.last()) {
                 report(channel, last.source + last.len, samples.len() as f64 / rate as f64);
@@ -290,7 +310,7 @@ impl WhisperEngine {
         language: &str,
         channel: usize,
         abort: &AtomicBool,
-    ) -> Result<Vec<Segment>, AsrError> {
+    ) -> Result<(Vec<Segment>, f64), AsrError> {
         let strategy = if self.config.beam_size > 1 {
             SamplingStrategy::BeamSearch { beam_size: self.config.beam_size as i32, patience: -1.0 }
         } else {
@@ -341,6 +361,8 @@ impl WhisperEngine {
         // Whisper's centiseconds to seconds in the window.
         let secs = |cs: i64| (cs as f64 / 100.0).clamp(0.0, len);
         let mut out = Vec::new();
+        // How far into the window whisper's segments reach.
+        let mut covered = 0.0f64;
         // The DTW stamp of the window's previous text token (see `edges`): where
         // the current token starts.
         let mut previous_stamp: Option<f64> = None;
@@ -376,6 +398,9 @@ impl WhisperEngine {
                     w.probability = w.probability.min(data.p as f64);
                 }
             }
+            // How far the text reaches: its last word's end (whisper's segment
+            // end may claim the rest of the window for a word or two).
+            covered = covered.max(words.last().map_or(s1, |w| w.end));
             // Words in order, never overlapping (the segment is made to span
             // them after `edges::refine`).
             let mut lo = 0.0f64;
@@ -403,7 +428,7 @@ impl WhisperEngine {
             // A segment whose words lie in several pieces of the window is split at
             // the seams: the pause taken out between two pieces is where a turn may
             // change, and no segment may span it.
-            let groups = split_at_seams(words, |w| window.piece_index(w.start, false));
+            let groups = split_at_seams(words, |w| window.piece_index((w.start + w.end) / 2.0, false));
             let last = groups.len() - 1;
             for (g, (piece, mut words)) in groups.into_iter().enumerate() {
                 let piece = window.pieces.get(piece).copied().unwrap_or_default();
@@ -426,7 +451,7 @@ impl WhisperEngine {
                 });
             }
         }
-        Ok(out)
+        Ok((out, covered))
     }
 }
 

@@ -111,6 +111,22 @@ impl Window {
         out
     }
 
+    /// What follows window time `from`, as a window of its own (the pieces
+    /// after it, the first one cut), or `None` when nothing follows.
+    pub fn tail(&self, from: f64) -> Option<Window> {
+        let mut pieces = Vec::new();
+        let mut at = 0.0;
+        for p in &self.pieces {
+            let skip = (from - p.at).clamp(0.0, p.len);
+            let len = p.len - skip;
+            if len > 1e-6 {
+                pieces.push(Piece { at, source: p.source + skip, len });
+                at += len;
+            }
+        }
+        (!pieces.is_empty()).then_some(Window { pieces })
+    }
+
     /// The piece that holds window time `t`. At a seam a start belongs to the
     /// later piece, an end (`is_end`) to the earlier.
     pub fn piece_index(&self, t: f64, is_end: bool) -> usize {
