@@ -103,6 +103,9 @@ impl Default for AsrConfig {
 /// the rest of the window is decoded again on its own.
 const TAIL_RETRY_SECONDS: f64 = 2.0;
 
+/// Primes whisper to write Hindi and Marathi in Devanagari.
+const DEVANAGARI_PROMPT: &str = "नमस्ते, मैं आपसे बात कर रहा हूँ।";
+
 /// Called after each window: (channel, seconds of the recording done, its length).
 pub type Progress = std::sync::Arc<dyn Fn(usize, f64, f64) + Send + Sync>;
 
@@ -336,7 +339,12 @@ impl WhisperEngine {
             let frames = ((pcm.len() as f64 / 16_000.0) * 50.0).ceil() as i32 + 64;
             p.set_audio_ctx(frames.min(1500));
         }
-        let prompt = prompt_text(&self.config.initial_prompt, &self.config.hot_words);
+        let mut prompt = prompt_text(&self.config.initial_prompt, &self.config.hot_words);
+        if matches!(language, "hi" | "mr" | "ne") && !romanise::has_devanagari(&prompt) {
+            // Measured on espeak-ng Hindi with base: without a Devanagari prompt
+            // whisper wrote Urdu and Tamil script for `hi`; with one, Devanagari.
+            prompt = format!("{DEVANAGARI_PROMPT} {prompt}").trim().to_string();
+        }
         if !prompt.is_empty() {
             p.set_initial_prompt(&prompt);
         }
@@ -369,8 +377,9 @@ impl WhisperEngine {
         for seg in state.as_iter() {
             let (s0, s1) = (secs(seg.start_timestamp()), secs(seg.end_timestamp()));
             let s1 = s1.max(s0);
-            // Words in window time.
+            // Words in window time, and their bytes as whisper wrote them.
             let mut words: Vec<Word> = Vec::new();
+            let mut word_bytes: Vec<Vec<u8>> = Vec::new();
             for i in 0..seg.n_tokens() {
                 let Some(tok) = seg.get_token(i) else { continue };
                 let data = tok.token_data();
@@ -385,18 +394,24 @@ impl WhisperEngine {
                 } else {
                     (secs(data.t0), secs(data.t1))
                 };
-                let piece = tok.to_str_lossy().map(|c| c.into_owned()).unwrap_or_default();
+                // Bytes, not text: a Devanagari letter is often split over two
+                // tokens, and decoding each token on its own garbles it.
+                let piece = tok.to_bytes().map(<[u8]>::to_vec).unwrap_or_default();
                 if piece.is_empty() {
                     continue;
                 }
-                let starts_word = piece.starts_with(' ') || words.is_empty();
+                let starts_word = piece[0] == b' ' || words.is_empty();
                 if starts_word {
-                    words.push(Word { word: piece, start, end, probability: data.p as f64 });
-                } else if let Some(w) = words.last_mut() {
-                    w.word.push_str(&piece);
+                    words.push(Word { word: String::new(), start, end, probability: data.p as f64 });
+                    word_bytes.push(piece);
+                } else if let (Some(w), Some(b)) = (words.last_mut(), word_bytes.last_mut()) {
+                    b.extend_from_slice(&piece);
                     w.end = w.end.max(end);
                     w.probability = w.probability.min(data.p as f64);
                 }
+            }
+            for (w, b) in words.iter_mut().zip(&word_bytes) {
+                w.word = String::from_utf8_lossy(b).into_owned();
             }
             // How far the text reaches: its last word's end (whisper's segment
             // end may claim the rest of the window for a word or two).
