@@ -119,13 +119,14 @@ def run_faster_whisper(ct2_dir, wav, threads, vad=False):
     return r
 
 
-def run_callscribe(binary, model, wav, threads, fit=False):
+def run_callscribe(binary, model, wav, threads, fit=False, flash=False):
     t = time.perf_counter()
     out = subprocess.run(["/usr/bin/time", "-f", "%M", binary, "--log-level", "warn", "transcribe", "--format", "json",
                           "--model", model, "--language", "en", wav],
                          check=True, capture_output=True, text=True,
                          env={**os.environ, "CALLSCRIBE_ASR__THREADS": str(threads),
-                              "CALLSCRIBE_ASR__FIT_AUDIO_CTX": "true" if fit else "false"})
+                              "CALLSCRIBE_ASR__FIT_AUDIO_CTX": "true" if fit else "false",
+                              "CALLSCRIBE_ASR__FLASH_ATTN": "true" if flash else "false"})
     wall = time.perf_counter() - t
     j = json.loads(out.stdout)
     rss_kb = int(out.stderr.strip().splitlines()[-1])
@@ -158,6 +159,10 @@ def main():
         ] + [(f"callscribe {w}", lambda p=path: run_callscribe(a.bin, p, wav, a.threads)) for w, path in models.items()]
         engines.append(("callscribe bf16, asr.fit_audio_ctx",
                         lambda: run_callscribe(a.bin, models["bf16"], wav, a.threads, fit=True)))
+        engines.append(("callscribe bf16, asr.flash_attn",
+                        lambda: run_callscribe(a.bin, models["bf16"], wav, a.threads, flash=True)))
+        engines.append(("callscribe bf16, asr.flash_attn + fit_audio_ctx",
+                        lambda: run_callscribe(a.bin, models["bf16"], wav, a.threads, fit=True, flash=True)))
         # Interleaved rounds, the median wall time per engine: the machine is shared
         # and its speed drifts between minutes, so every engine sees every period.
         runs = {name: [] for name, _ in engines}
