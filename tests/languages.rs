@@ -74,39 +74,13 @@ fn restricted_detection_picks_a_candidate_and_hindi_is_devanagari() {
     let wav = hindi_call(dir.path());
     let base = models_dir().join("ggml-base.bin");
     assert!(base.exists(), "{} missing: run scripts/fetch-models.sh", base.display());
-    let (code, out, err) = callscribe(
-        &[
-            "transcribe",
-            "--format",
-            "json",
-            "--model",
-            base.to_str().unwrap(),
-            "--languages",
-            "hi,en",
-            "--threads",
-            "2",
-        ],
-        &[],
-        dir.path(),
-    );
-    // (no file given: clap refuses) — then with the file.
+    let base = base.to_str().unwrap();
+    let mut args = vec!["transcribe", "--format", "json", "--model", base, "--languages", "hi,en", "--threads", "2"];
+    // No file given: clap refuses; then with the file.
+    let (code, out, err) = callscribe(&args, &[], dir.path());
     assert_eq!(code, 2, "{out}{err}");
-    let (code, out, err) = callscribe(
-        &[
-            "transcribe",
-            "--format",
-            "json",
-            "--model",
-            base.to_str().unwrap(),
-            "--languages",
-            "hi,en",
-            "--threads",
-            "2",
-            wav.to_str().unwrap(),
-        ],
-        &[],
-        dir.path(),
-    );
+    args.push(wav.to_str().unwrap());
+    let (code, out, err) = callscribe(&args, &[], dir.path());
     assert_eq!(code, 0, "{err}");
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     let lang = j["language"].as_str().unwrap();

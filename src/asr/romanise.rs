@@ -117,6 +117,18 @@ struct Syllable {
     tail: String,
 }
 
+/// A letter that is no syllable of its own (a digit, a danda, anything not
+/// Devanagari): it ends the pending consonants' syllable and follows the last one.
+fn close_with_tail(syl: &mut Vec<Syllable>, pending: &mut String, tail: &str) {
+    if !pending.is_empty() {
+        syl.push(Syllable { consonants: std::mem::take(pending), vowel: None, nasal: false, tail: String::new() });
+    }
+    match syl.last_mut() {
+        Some(s) => s.tail.push_str(tail),
+        None => syl.push(Syllable { consonants: String::new(), vowel: Some(""), nasal: false, tail: tail.into() }),
+    }
+}
+
 fn word(w: &str) -> String {
     // Precomposed nukta letters come decomposed from whisper: fold them first.
     let folded: String = {
@@ -184,28 +196,8 @@ fn word(w: &str) -> String {
                     s.nasal = true;
                 }
             }
-            Some(Letter::Other(o)) => {
-                if !pending_consonants.is_empty() {
-                    syl.push(new(std::mem::take(&mut pending_consonants), None));
-                }
-                match syl.last_mut() {
-                    Some(s) => s.tail.push_str(o),
-                    None => {
-                        syl.push(Syllable { consonants: String::new(), vowel: Some(""), nasal: false, tail: o.into() })
-                    }
-                }
-            }
-            None => {
-                if !pending_consonants.is_empty() {
-                    syl.push(new(std::mem::take(&mut pending_consonants), None));
-                }
-                match syl.last_mut() {
-                    Some(s) => s.tail.push(c),
-                    None => {
-                        syl.push(Syllable { consonants: String::new(), vowel: Some(""), nasal: false, tail: c.into() })
-                    }
-                }
-            }
+            Some(Letter::Other(o)) => close_with_tail(&mut syl, &mut pending_consonants, o),
+            None => close_with_tail(&mut syl, &mut pending_consonants, c.encode_utf8(&mut [0; 4])),
         }
     }
     if !pending_consonants.is_empty() {
