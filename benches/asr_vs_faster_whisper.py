@@ -17,6 +17,11 @@ downloads ($CALLSCRIBE_MODEL_CACHE/base), as it comes and with its own Silero VA
 activity pass) runs the ggml file converted from those same weights (q8_0, f16
 and bf16 rows, each converted here; and bf16 with the opt-in
 `asr.fit_audio_ctx`). The ratio column is against faster-whisper's default (no VAD).
+
+`--clips N` measures short recordings instead: N clips of one or two lines
+(3–10 s, both voices, 8 kHz µ-law as a PBX stores them), each engine
+transcribing all of them in one process (faster-whisper: one model, a loop;
+callscribe: one `transcribe` run over every file), the model load included.
 """
 import argparse
 import json
@@ -79,6 +84,104 @@ def make_call(path, minutes, tmp):
     return len(audio) / 16000, " ".join(words)
 
 
+def make_clips(tmp, n):
+    """n short clips of one or two lines, 8 kHz µ-law WAV; their reference texts."""
+    paths, refs = [], []
+    for i in range(n):
+        who, line = LINES[i % len(LINES)]
+        parts = [speak(VOICES[who], line, tmp)]
+        text = [line]
+        if i % 3 == 2:
+            who2, line2 = LINES[(i + 5) % len(LINES)]
+            parts += [np.zeros(6400, dtype=np.int16), speak(VOICES[who2], line2, tmp)]
+            text.append(line2)
+        raw = os.path.join(tmp, f"clip{i:03d}.16k.wav")
+        with wave.open(raw, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(16000)
+            w.writeframes(np.concatenate(parts).tobytes())
+        out = os.path.join(tmp, f"clip{i:03d}.wav")
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", raw, "-ar", "8000",
+                        "-acodec", "pcm_mulaw", out], check=True)
+        os.remove(raw)
+        paths.append(out)
+        refs.append(" ".join(text))
+    return paths, refs
+
+
+FW_CLIPS = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+from faster_whisper import WhisperModel
+model = WhisperModel(sys.argv[1], device="cpu", compute_type="int8", cpu_threads=int(sys.argv[2]), num_workers=1)
+texts = []
+for path in sys.argv[3:]:
+    segments, info = model.transcribe(path, language="en", beam_size=1, word_timestamps=True)
+    texts.append(" ".join(s.text.strip() for s in segments))
+print(json.dumps({"texts": texts, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def clips_faster_whisper(ct2_dir, paths, threads):
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", FW_CLIPS, ct2_dir, str(threads)] + paths, check=True,
+                         capture_output=True, text=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r["wall"] = time.perf_counter() - t
+    return r
+
+
+def clips_callscribe(binary, model, paths, threads, outdir, fit=False):
+    os.makedirs(outdir, exist_ok=True)
+    t = time.perf_counter()
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", binary, "--log-level", "warn", "transcribe", "--format", "json",
+                          "--out", outdir, "--model", model, "--language", "en"] + paths,
+                         check=True, capture_output=True, text=True,
+                         env={**os.environ, "CALLSCRIBE_ASR__THREADS": str(threads),
+                              "CALLSCRIBE_ASR__FIT_AUDIO_CTX": "true" if fit else "false"})
+    wall = time.perf_counter() - t
+    texts = []
+    for p in paths:
+        with open(os.path.join(outdir, os.path.splitext(os.path.basename(p))[0] + ".json")) as f:
+            texts.append(json.load(f)["text"])
+    return {"wall": wall, "texts": texts, "rss_mb": int(out.stderr.strip().splitlines()[-1]) / 1024}
+
+
+def clips_main(a):
+    with tempfile.TemporaryDirectory() as tmp:
+        paths, refs = make_clips(tmp, a.clips)
+        seconds = 0.0
+        for p in paths:
+            with wave.open(p) as w:
+                seconds += w.getnframes() / w.getframerate()
+        bf16 = os.path.join(tmp, "ggml-base-bf16.bin")
+        subprocess.run([a.bin, "models", "import-ct2", "--weights", "bf16", a.ct2, bf16], check=True,
+                       capture_output=True)
+        engines = [
+            ("faster-whisper int8", lambda: clips_faster_whisper(a.ct2, paths, a.threads)),
+            ("callscribe bf16, 30 s encoder window", lambda: clips_callscribe(a.bin, bf16, paths, a.threads,
+                                                                              os.path.join(tmp, "o1"))),
+            ("callscribe bf16, asr.fit_audio_ctx", lambda: clips_callscribe(a.bin, bf16, paths, a.threads,
+                                                                            os.path.join(tmp, "o2"), fit=True)),
+        ]
+        runs = {name: [] for name, _ in engines}
+        for _ in range(a.repeat):
+            for name, run in engines:
+                runs[name].append(run())
+        rows = [(name, sorted(rs, key=lambda r: r["wall"])[len(rs) // 2]) for name, rs in runs.items()]
+    fw = rows[0][1]
+    print(f"\nASR bench, short clips: {a.clips} clips, {seconds:.0f} s in all ({seconds / a.clips:.1f} s each), "
+          f"8 kHz µ-law, base model, {a.threads} threads, greedy, English, word timestamps, one process per engine "
+          f"(model load included), median of {a.repeat} interleaved rounds\n")
+    print("| engine | wall s | ratio to faster-whisper | peak RSS MB | WER |")
+    print("|---|---:|---:|---:|---:|")
+    reference = " ".join(refs)
+    for name, r in rows:
+        print(f"| {name} | {r['wall']:.1f} | {r['wall'] / fw['wall']:.2f} | {r['rss_mb']:.0f} | "
+              f"{wer(reference, ' '.join(r['texts'])):.3f} |")
+
+
 def tokens(text):
     return [t for t in (re.sub(r"[^\w]", "", w.lower()) for w in text.split()) if t]
 
@@ -138,12 +241,15 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the median is shown")
+    ap.add_argument("--clips", type=int, default=0, help="measure N short clips instead of one long call")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target")),
                                                   "release", "callscribe"))
     cache = os.environ.get("CALLSCRIBE_MODEL_CACHE", os.path.expanduser("~/.cache/callscribe-models"))
     ap.add_argument("--ct2", default=os.path.join(cache, "base"))
     a = ap.parse_args()
+    if a.clips:
+        return clips_main(a)
 
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "call.wav")

@@ -23,14 +23,27 @@ use callscribe::diarize::{der, Method};
 /// formants (median pitch measured: m1 99 Hz, m2 105, m4 99, m7 115, f2 200,
 /// f3 227, f4 179); its en-gb voice ignores variants and shares en-us's voice
 /// source, so the last pair is one "speaker" with two accents — a case no
-/// voice-feature method can split, kept to show it.
-const VOICES: &[(&str, &str)] = &[
-    ("en-us+m1", "en-us+f2"),
-    ("en-us+f3", "en-us+m1"),
-    ("en-us+m7", "en-us+f4"),
-    ("en-us+m2", "en-us+m4"),
-    ("en-us", "en-gb+m3"),
-];
+/// voice-feature method can split, kept to show it. With
+/// `CALLSCRIBE_BENCH_VOICES=mbrola`, pairs of MBROLA voices (real speakers'
+/// diphones; see [`voice_set`]), the last pair two men of one accent.
+fn call_voices() -> Vec<(&'static str, &'static str)> {
+    if std::env::var("CALLSCRIBE_BENCH_VOICES").as_deref() == Ok("mbrola") {
+        return vec![
+            ("mb-us2", "mb-us1"),
+            ("mb-en1", "mb-fr4-en"),
+            ("mb-de2-en", "mb-de1-en"),
+            ("mb-us3", "mb-en1"),
+            ("mb-us2", "mb-us3"),
+        ];
+    }
+    vec![
+        ("en-us+m1", "en-us+f2"),
+        ("en-us+f3", "en-us+m1"),
+        ("en-us+m7", "en-us+f4"),
+        ("en-us+m2", "en-us+m4"),
+        ("en-us", "en-gb+m3"),
+    ]
+}
 
 const LINES: &[(usize, &str, f64)] = &[
     (0, "Good morning, this is Priya from Apex Finance calling about your loan account.", 0.6),
@@ -64,22 +77,24 @@ fn speak(voice: &str, text: &str, dir: &Path, tag: usize) -> Vec<f32> {
 
 type Turns = Vec<(f64, f64, String)>;
 
+/// Speech without espeak's own leading and trailing silence, so that the pause
+/// is the pause and the turn's edges are known to the sample: its first and
+/// last sample above 1 % of its peak (a voice-activity pass would add its pads).
+fn trimmed(speech: Vec<f32>) -> Vec<f32> {
+    let peak = speech.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    match (speech.iter().position(|v| v.abs() > 0.01 * peak), speech.iter().rposition(|v| v.abs() > 0.01 * peak)) {
+        (Some(a), Some(b)) => speech[a..=b].to_vec(),
+        _ => speech,
+    }
+}
+
 /// Per-leg audio and reference turns.
 fn make_call(voices: (&str, &str), dir: &Path) -> ([Vec<f32>; 2], Turns) {
     let mut legs = [Vec::new(), Vec::new()];
     let mut turns = Vec::new();
     for (i, (who, text, pause)) in LINES.iter().enumerate() {
         let voice = if *who == 0 { voices.0 } else { voices.1 };
-        let mut speech = speak(voice, text, dir, i);
-        // Trim espeak's own leading/trailing silence so the pause is the pause
-        // and the turn's edges are known to the sample: its first and last
-        // sample above 1 % of its peak (a voice-activity pass would add its pads).
-        let peak = speech.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        if let (Some(a), Some(b)) =
-            (speech.iter().position(|v| v.abs() > 0.01 * peak), speech.iter().rposition(|v| v.abs() > 0.01 * peak))
-        {
-            speech = speech[a..=b].to_vec();
-        }
+        let speech = trimmed(speak(voice, text, dir, i));
         let start = legs[0].len() as f64 / 16000.0;
         let n = speech.len();
         legs[*who].extend_from_slice(&speech);
@@ -99,53 +114,146 @@ fn rttm(name: &str, turns: &Turns) -> String {
         .collect()
 }
 
-/// A mono call of `voices.len()` voices taking the script's lines in turn.
-fn mono_call(voices: &[&str], dir: &Path, speed_tag: usize) -> Vec<f32> {
+/// A mono call of `voices.len()` voices taking the script's lines in turn, and
+/// its reference turns (edges exact to the sample, as in [`make_call`]).
+fn mono_call(voices: &[&str], dir: &Path, speed_tag: usize) -> (Vec<f32>, Turns) {
     let mut out = Vec::new();
+    let mut turns = Vec::new();
     for (i, (who, text, pause)) in LINES.iter().enumerate() {
-        let voice = voices[(i + who) % voices.len()];
-        out.extend(speak(voice, text, dir, 1000 + speed_tag * 100 + i));
+        let k = (i + who) % voices.len();
+        let speech = trimmed(speak(voices[k], text, dir, 1000 + speed_tag * 100 + i));
+        let start = out.len() as f64 / 16000.0;
+        out.extend_from_slice(&speech);
+        turns.push((start, out.len() as f64 / 16000.0, format!("spk{k}")));
         out.extend(std::iter::repeat_n(0.0, (pause * 16000.0) as usize));
     }
-    out
+    (out, turns)
 }
 
-/// Speaker-count accuracy of the clustering (no whisper needed): one-voice
-/// monologues (voicemail, IVR), two-voice and three-voice calls, with the
-/// separation of the two closest clusters printed for the threshold's choice.
+/// The voices of the speaker-count runs. `espeak`: espeak-ng's formant voices
+/// (one synthetic source, varied). `mbrola`: MBROLA diphone voices, each cut
+/// from one real person's recordings (Debian non-free: mbrola-us1, -us2, -us3,
+/// -en1, -de1, -de2, -fr1, -fr4, -nl2, -af1; the last six speak English with
+/// their own accent), the nearest to real voices the registries hold.
+fn voice_set() -> (Vec<&'static str>, Vec<&'static str>) {
+    match std::env::var("CALLSCRIBE_BENCH_VOICES").as_deref() {
+        Ok("mbrola") => (
+            vec!["mb-us1", "mb-us2", "mb-us3", "mb-en1", "mb-de1-en", "mb-de2-en", "mb-fr1-en", "mb-fr4-en"],
+            vec!["mb-nl2-en", "mb-af1-en"],
+        ),
+        _ => (
+            vec!["en-us+m1", "en-us+m2", "en-us+m4", "en-us+m7", "en-us+f2", "en-us+f3", "en-us+f4"],
+            vec!["en-us", "en-gb+m3"],
+        ),
+    }
+}
+
+/// 8 kHz G.711 µ-law and back to 16 kHz: what a PBX recording holds.
+fn telephone(x: &[f32]) -> Vec<f32> {
+    let narrow = resample(&[x.to_vec()], 16000, 8000).unwrap().remove(0);
+    let mu = 255.0f32;
+    let law: Vec<f32> = narrow
+        .iter()
+        .map(|&v| {
+            let v = v.clamp(-1.0, 1.0);
+            let y = v.signum() * (1.0 + mu * v.abs()).ln() / (1.0 + mu).ln();
+            let q = (y * 127.0).round() / 127.0;
+            q.signum() * ((1.0 + mu).powf(q.abs()) - 1.0) / mu
+        })
+        .collect();
+    resample(&[law], 8000, 16000).unwrap().remove(0)
+}
+
+/// Words every 0.25 s inside each reference turn (an ideal recogniser's layout,
+/// so that only the speaker decision is scored).
+fn ideal_words(turns: &Turns) -> Vec<callscribe::asr::Segment> {
+    turns
+        .iter()
+        .map(|(a, b, _)| {
+            let n = (((b - a) / 0.25).ceil() as usize).max(1);
+            let len = (b - a) / n as f64;
+            let words = (0..n)
+                .map(|i| callscribe::asr::Word {
+                    word: " w".into(),
+                    start: a + i as f64 * len,
+                    end: a + (i + 1) as f64 * len,
+                    probability: 0.9,
+                })
+                .collect();
+            callscribe::asr::Segment { start: *a, end: *b, words, text: "w".into(), ..Default::default() }
+        })
+        .collect()
+}
+
+/// Speaker-count accuracy and mono DER of the clustering (no whisper needed):
+/// one-voice monologues (voicemail, IVR), two-voice and three-voice calls over
+/// the telephone band, each with the hand-made features and with the voice
+/// encoder (models/voice-encoder.safetensors), with the separation of the two
+/// closest clusters printed for the thresholds' choice.
 fn count_speakers(dir: &Path) {
-    use callscribe::diarize::{by_clustering, DISTINCT_VOICES, MORE_VOICES};
-    const DISTINCT: &[&str] = &["en-us+m1", "en-us+m2", "en-us+m4", "en-us+m7", "en-us+f2", "en-us+f3", "en-us+f4"];
+    use callscribe::diarize::{by_clustering, voice::VoiceEncoder, ENCODER_THRESHOLDS, FEATURE_THRESHOLDS};
+    let (distinct, extra) = voice_set();
+    let encoder = VoiceEncoder::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/voice-encoder.safetensors"))
+        .map_err(|e| eprintln!("no voice encoder ({e}): features only"))
+        .ok();
     let mut sets: Vec<(usize, Vec<&str>)> = Vec::new();
-    for v in DISTINCT.iter().chain(&["en-us", "en-gb+m3"]) {
+    for v in distinct.iter().chain(&extra) {
         sets.push((1, vec![*v]));
     }
-    for (i, a) in DISTINCT.iter().enumerate() {
-        for b in &DISTINCT[i + 1..] {
+    for (i, a) in distinct.iter().enumerate() {
+        for b in &distinct[i + 1..] {
             sets.push((2, vec![*a, *b]));
         }
     }
-    for k in 0..DISTINCT.len() {
-        sets.push((3, vec![DISTINCT[k], DISTINCT[(k + 2) % DISTINCT.len()], DISTINCT[(k + 4) % DISTINCT.len()]]));
+    for k in 0..distinct.len() {
+        sets.push((3, vec![distinct[k], distinct[(k + 2) % distinct.len()], distinct[(k + 4) % distinct.len()]]));
     }
     println!(
-        "\nspeaker count (speakers.max = 3; thresholds {DISTINCT_VOICES} for 2, {MORE_VOICES} for 3): separation of \
-         the two closest clusters for k = 2, 3\n"
+        "\nspeaker count and mono DER (8 kHz µ-law, speakers.max = 3, words placed ideally): features \
+         (thresholds {:?}) and voice encoder ({:?}); distance of the two closest clusters for k = 2, 3\n",
+        FEATURE_THRESHOLDS, ENCODER_THRESHOLDS
     );
-    println!("| voices | true | found | separation k=2 | k=3 |");
-    println!("|---|---:|---:|---:|---:|");
-    let mut right = [0usize; 4];
+    println!("| voices | true | features: found | sep k=2 | k=3 | DER | encoder: found | sep k=2 | k=3 | DER |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut right = [[0usize; 4]; 2];
     let mut total = [0usize; 4];
+    let mut der_sum = [[0.0f64; 4]; 2];
+    let mut seconds = [0.0f64; 2];
+    let mut audio_seconds = 0.0;
     for (n, (truth, voices)) in sets.iter().enumerate() {
-        let x = mono_call(voices, dir, n);
-        let info = by_clustering(&x, 16000, &mut Vec::new(), 1, 3);
+        let (x, turns) = mono_call(voices, dir, n);
+        let x = telephone(&x);
+        audio_seconds += x.len() as f64 / 16000.0;
         total[*truth] += 1;
-        right[*truth] += usize::from(info.speakers == *truth);
-        let sep = |k: usize| info.separations.get(k).map_or("—".to_string(), |s| format!("{s:.2}"));
-        println!("| {} | {truth} | {} | {} | {} |", voices.join(" / "), info.speakers, sep(0), sep(1));
+        let mut cells = Vec::new();
+        for (m, enc) in [None, encoder.as_ref()].into_iter().enumerate() {
+            if m == 1 && enc.is_none() {
+                cells.push("— | — | — | —".to_string());
+                continue;
+            }
+            let mut segs = ideal_words(&turns);
+            let t0 = std::time::Instant::now();
+            let info = by_clustering(&x, 16000, &mut segs, 1, 3, enc);
+            seconds[m] += t0.elapsed().as_secs_f64();
+            let hyp: Turns = segs.iter().map(|s| (s.start, s.end, s.speaker.clone().unwrap_or_default())).collect();
+            let d = der::der(&turns, &hyp);
+            der_sum[m][*truth] += d;
+            right[m][*truth] += usize::from(info.speakers == *truth);
+            let sep = |k: usize| info.separations.get(k).map_or("—".to_string(), |s| format!("{s:.2}"));
+            cells.push(format!("{} | {} | {} | {:.1} %", info.speakers, sep(0), sep(1), d * 100.0));
+        }
+        println!("| {} | {truth} | {} | {} |", voices.join(" / "), cells[0], cells[1]);
     }
-    for k in 1..=3 {
-        println!("{k} voice(s): counted right in {}/{}", right[k], total[k]);
+    for (m, name) in ["features", "encoder"].iter().enumerate() {
+        for k in 1..=3 {
+            println!(
+                "{name}: {k} voice(s) counted right in {}/{}, mean DER {:.1} %",
+                right[m][k],
+                total[k],
+                der_sum[m][k] / total[k].max(1) as f64 * 100.0
+            );
+        }
+        println!("{name}: {:.2} s for {:.0} s of audio", seconds[m], audio_seconds);
     }
 }
 
@@ -162,20 +270,28 @@ fn main() {
     let rttm_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/diarization-rttm");
     std::fs::create_dir_all(&rttm_dir).unwrap();
     let abort = AtomicBool::new(false);
-    let speakers =
-        |m| SpeakersConfig { channel_labels: vec!["spk0".into(), "spk1".into()], mono_method: m, ..Default::default() };
+    let encoder = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/voice-encoder.safetensors");
+    let speakers = |m, voices: bool| SpeakersConfig {
+        channel_labels: vec!["spk0".into(), "spk1".into()],
+        mono_method: m,
+        voice_model: voices.then(|| encoder.clone()).filter(|p| p.is_file()),
+        ..Default::default()
+    };
 
     println!(
         "diarization bench: {} two-speaker calls, {} turns each, model {}\n",
-        VOICES.len(),
+        call_voices().len(),
         LINES.len(),
         engine.model_name()
     );
-    println!("| call | voices | gaps DER | cluster DER | stereo DER | gaps DER (0.25 s collar) | cluster DER (collar) | stereo DER (collar) |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
-    let mut sums = [0.0f64; 6];
+    println!(
+        "| call | voices | gaps DER | cluster DER | cluster + encoder DER | stereo DER | gaps DER (0.25 s collar) | \
+         cluster (collar) | cluster + encoder (collar) | stereo (collar) |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut sums = [0.0f64; 8];
     let only: Option<usize> = std::env::var("CS_ONLY_CALL").ok().and_then(|v| v.parse().ok());
-    for (k, v) in VOICES.iter().enumerate() {
+    for (k, v) in call_voices().iter().enumerate() {
         if only.is_some_and(|o| o != k) {
             continue;
         }
@@ -192,12 +308,13 @@ fn main() {
         }
         let mut row = Vec::new();
         let mut row_collar = Vec::new();
-        for (label, audio, method) in [
-            ("gaps", &mono_audio, Method::Gaps),
-            ("cluster", &mono_audio, Method::Cluster),
-            ("stereo", &stereo_audio, Method::Cluster),
+        for (label, audio, method, voices) in [
+            ("gaps", &mono_audio, Method::Gaps, false),
+            ("cluster", &mono_audio, Method::Cluster, false),
+            ("encoder", &mono_audio, Method::Cluster, true),
+            ("stereo", &stereo_audio, Method::Cluster, false),
         ] {
-            let (t, _) = callscribe::pipeline::recognise(&engine, audio, &speakers(method), &abort).unwrap();
+            let (t, _) = callscribe::pipeline::recognise(&engine, audio, &speakers(method, voices), &abort).unwrap();
             let hyp: Turns =
                 t.segments.iter().map(|s| (s.start, s.end, s.speaker.clone().unwrap_or_default())).collect();
             std::fs::write(rttm_dir.join(format!("{name}.{label}.rttm")), rttm(&name, &hyp)).unwrap();
@@ -207,28 +324,12 @@ fn main() {
         for (i, x) in row.iter().chain(&row_collar).enumerate() {
             sums[i] += x;
         }
-        println!(
-            "| {k} | {} / {} | {:.1} % | {:.1} % | {:.1} % | {:.1} % | {:.1} % | {:.1} % |",
-            v.0,
-            v.1,
-            row[0] * 100.0,
-            row[1] * 100.0,
-            row[2] * 100.0,
-            row_collar[0] * 100.0,
-            row_collar[1] * 100.0,
-            row_collar[2] * 100.0
-        );
+        let cells: Vec<String> = row.iter().chain(&row_collar).map(|x| format!("{:.1} %", x * 100.0)).collect();
+        println!("| {k} | {} / {} | {} |", v.0, v.1, cells.join(" | "));
     }
-    let n = VOICES.len() as f64;
-    println!(
-        "| mean | | {:.1} % | {:.1} % | {:.1} % | {:.1} % | {:.1} % | {:.1} % |",
-        sums[0] / n * 100.0,
-        sums[1] / n * 100.0,
-        sums[2] / n * 100.0,
-        sums[3] / n * 100.0,
-        sums[4] / n * 100.0,
-        sums[5] / n * 100.0
-    );
+    let n = call_voices().len() as f64;
+    let means: Vec<String> = sums.iter().map(|x| format!("{:.1} %", x / n * 100.0)).collect();
+    println!("| mean | | {} |", means.join(" | "));
     println!("\nRTTM files for scripts/der_crosscheck.py: {}", rttm_dir.display());
     count_speakers(dir.path());
 }

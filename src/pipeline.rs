@@ -157,23 +157,45 @@ pub fn recognise(
         for (ch, samples) in audio16k.channels.iter().enumerate() {
             per.push(engine.transcribe(samples, ch, abort)?);
         }
-        diarize::label_channels(per, &speakers.channel_labels)
+        let started = Instant::now();
+        let mut t = diarize::label_channels(per, &speakers.channel_labels);
+        t.diarize_seconds = started.elapsed().as_secs_f64();
+        t
     } else {
         let mono = &audio16k.channels[0];
         let mut t = engine.transcribe(mono, 0, abort)?;
+        let started = Instant::now();
         match speakers.mono_method {
             Method::Gaps if speakers.max > 1 => diarize::by_gaps(&mut t.segments, speakers.gap_seconds),
             Method::Gaps => t.segments.iter_mut().for_each(|s| s.speaker = Some("speaker_1".into())),
             Method::Cluster => {
-                diarize::by_clustering(mono, audio16k.sample_rate, &mut t.segments, speakers.min, speakers.max);
+                let encoder = voice_encoder(speakers);
+                let (min, max) = (speakers.min, speakers.max);
+                diarize::by_clustering(mono, audio16k.sample_rate, &mut t.segments, min, max, encoder.as_deref());
             }
         }
         diarize::name_by_opening(&mut t.segments, &speakers.channel_labels);
+        t.diarize_seconds = started.elapsed().as_secs_f64();
         t
     };
     transcript.segments.sort_by(|a, b| a.start.total_cmp(&b.start));
+    let started = Instant::now();
     let metrics = diarize::metrics::compute(&transcript.segments, duration);
+    transcript.diarize_seconds += started.elapsed().as_secs_f64();
     Ok((transcript, metrics))
+}
+
+/// The configured voice encoder, loaded once per process. One that will not
+/// load is reported and the hand-made features describe the voices instead.
+fn voice_encoder(speakers: &SpeakersConfig) -> Option<Arc<diarize::voice::VoiceEncoder>> {
+    let path = speakers.voice_model.as_deref()?;
+    match diarize::voice::shared(path) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "the voice encoder did not load; hand-made voice features are used");
+            None
+        }
+    }
 }
 
 /// Two legs carrying the same signal (a mono call saved as stereo).
@@ -300,8 +322,9 @@ impl Pipeline {
                 // Decoding and whisper both run in the child: the audio never enters
                 // this process, and a native crash in either kills only the child.
                 let _cores = self.inference.lock().await;
-                let (quality, transcript, metrics) =
+                let crate::asr::child::Recognised { quality, transcript, metrics, decode_seconds } =
                     child.run(&path, ext.as_deref(), max, job.crashes > 0, &enter).await?;
+                results.timings.decode_seconds = decode_seconds;
                 tracing::debug!(
                     stage = "transcribe",
                     seconds = t1.elapsed().as_secs_f64(),
@@ -311,6 +334,7 @@ impl Pipeline {
                     "decoded and transcribed"
                 );
                 results.audio = Some(quality);
+                results.timings.split_recognition(&transcript);
                 results.transcript = Some(transcript);
                 results.speaker_metrics = Some(metrics);
                 results.timings.transcribe_seconds = t1.elapsed().as_secs_f64();
@@ -329,6 +353,7 @@ impl Pipeline {
                     "decoded"
                 );
                 results.audio = Some(intake.quality.clone());
+                results.timings.decode_seconds = t1.elapsed().as_secs_f64();
                 if let Some(Recogniser::InProcess(engine)) = other {
                     enter(Stage::Transcribe, Some(intake.quality.duration_seconds));
                     let t2 = Instant::now();
@@ -355,9 +380,10 @@ impl Pipeline {
                         language = %transcript.language,
                         "transcribed"
                     );
+                    results.timings.split_recognition(&transcript);
                     results.transcript = Some(transcript);
                     results.speaker_metrics = Some(metrics);
-                    results.timings.transcribe_seconds = t2.elapsed().as_secs_f64();
+                    results.timings.transcribe_seconds = t1.elapsed().as_secs_f64();
                 }
             }
         }

@@ -424,6 +424,10 @@ impl JobContext {
             outcome = outcome.as_str(),
             duration_ms = ms(started.elapsed().as_secs_f64()),
             fetch_ms = ms(timings.fetch_seconds),
+            decode_ms = ms(timings.decode_seconds),
+            vad_ms = ms(timings.vad_seconds),
+            asr_ms = ms(timings.asr_seconds),
+            diarize_ms = ms(timings.diarize_seconds),
             transcribe_ms = ms(timings.transcribe_seconds),
             analyze_ms = ms(timings.analyze_seconds),
             audio_seconds = audio_seconds.unwrap_or(0.0),
@@ -443,8 +447,18 @@ impl JobContext {
                     let t = &results.timings;
                     let m = crate::metrics::global();
                     m.stage("fetch", t.fetch_seconds);
-                    m.stage("transcribe", t.transcribe_seconds);
-                    m.stage("analyze", t.analyze_seconds);
+                    if results.audio.is_some() {
+                        m.stage("decode", t.decode_seconds);
+                    }
+                    if results.transcript.is_some() {
+                        m.stage("transcribe", t.transcribe_seconds);
+                        m.stage("vad", t.vad_seconds);
+                        m.stage("asr", t.asr_seconds);
+                        m.stage("diarize", t.diarize_seconds);
+                    }
+                    if results.analysis.is_some() || results.analysis_error.is_some() {
+                        m.stage("analyze", t.analyze_seconds);
+                    }
                     if let Some(r) = &results.redaction {
                         m.stage("redact", t.redact_seconds);
                         m.redaction(r);

@@ -212,6 +212,19 @@ async fn end_to_end(kind: Kind) {
     for line in SCRIPT {
         assert!(!err.contains(line.1), "transcript text in the logs");
     }
+    // Each job's summary line (JSON: stderr is not a terminal) splits the
+    // recogniser's time into its stages.
+    let finished: Vec<serde_json::Value> = err
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "job finished")
+        .collect();
+    assert_eq!(finished.len(), 2, "{err}");
+    for line in finished {
+        let ms = |name: &str| line["fields"][name].as_u64().unwrap_or_else(|| panic!("no {name} in {line}"));
+        assert!(ms("asr_ms") > 0, "{line}");
+        assert!(ms("decode_ms") + ms("vad_ms") + ms("asr_ms") + ms("diarize_ms") <= ms("transcribe_ms") + 2, "{line}");
+    }
 
     // Stereo: speakers are the channels; each leg's words are that speaker's lines.
     let r = row(q.as_ref(), s_id).await;

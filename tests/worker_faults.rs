@@ -245,6 +245,10 @@ async fn metrics_and_readiness_follow_the_work_and_the_database() {
     assert_eq!(sample(&after, "callscribe_jobs_total", ("outcome", "completed")), 1.0, "{body}");
     assert_eq!(sample(&after, "callscribe_queue_rows", ("status", "completed")), 1.0, "{body}");
     assert_eq!(sample(&after, "callscribe_stage_seconds_count", ("stage", "fetch")), 1.0, "{body}");
+    assert_eq!(sample(&after, "callscribe_stage_seconds_count", ("stage", "decode")), 1.0, "{body}");
+    assert_eq!(sample(&after, "callscribe_stage_seconds_count", ("stage", "write")), 1.0, "{body}");
+    // Transcription is off in this world: its stages are not observed as zeros.
+    assert_eq!(sample(&after, "callscribe_stage_seconds_count", ("stage", "asr")), 0.0, "{body}");
     let audio = after.iter().find(|s| s.0 == "callscribe_audio_seconds_total").map(|s| s.2);
     assert!(audio.is_some_and(|a| (a - 2.0).abs() < 0.01), "{body}");
 

@@ -77,6 +77,8 @@ pub enum Reply {
         quality: AudioQuality,
         transcript: Transcript,
         metrics: CallMetrics,
+        #[serde(default)]
+        decode_seconds: f64,
     },
     Failed {
         id: u64,
@@ -88,7 +90,13 @@ pub enum Reply {
 }
 
 /// What a finished request yields.
-pub type Recognised = (AudioQuality, Transcript, CallMetrics);
+pub struct Recognised {
+    pub quality: AudioQuality,
+    pub transcript: Transcript,
+    pub metrics: CallMetrics,
+    /// Seconds the child spent decoding the recording.
+    pub decode_seconds: f64,
+}
 
 /// The child's side: serve requests on stdin/stdout until stdin closes.
 /// Blocking; the whole process is this loop.
@@ -151,11 +159,13 @@ fn handle(
         message: e.message,
     };
     stage(Stage::Decode, None);
+    let started = std::time::Instant::now();
     let max = Duration::from_secs_f64(req.max_duration_seconds.max(0.0));
     let intake = match audio::intake(&req.path, req.ext.as_deref(), max) {
         Ok(i) => i,
         Err(e) => return failed(e.into()),
     };
+    let decode_seconds = started.elapsed().as_secs_f64();
     stage(Stage::Transcribe, Some(intake.quality.duration_seconds));
     let careful;
     let engine = if req.careful {
@@ -169,7 +179,9 @@ fn handle(
         engine
     };
     match crate::pipeline::recognise(engine, &intake.audio16k, speakers, abort) {
-        Ok((transcript, metrics)) => Reply::Done { id: req.id, quality: intake.quality, transcript, metrics },
+        Ok((transcript, metrics)) => {
+            Reply::Done { id: req.id, quality: intake.quality, transcript, metrics, decode_seconds }
+        }
         Err(e) => failed(e.into()),
     }
 }
@@ -386,9 +398,9 @@ impl AsrProcess {
                     current = s;
                     stage(s, audio_seconds);
                 }
-                Ok(Reply::Done { id: rid, quality, transcript, metrics }) if rid == id => {
+                Ok(Reply::Done { id: rid, quality, transcript, metrics, decode_seconds }) if rid == id => {
                     armed.done = true;
-                    return Ok((quality, transcript, metrics));
+                    return Ok(Recognised { quality, transcript, metrics, decode_seconds });
                 }
                 Ok(Reply::Failed { id: rid, stage, transient, worker, message }) if rid == id => {
                     armed.done = true;

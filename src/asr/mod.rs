@@ -44,8 +44,14 @@ pub struct Transcript {
     pub language_probability: f64,
     pub segments: Vec<Segment>,
     pub model: String,
-    /// Seconds spent in whisper.
+    /// Seconds spent in whisper, finding the speech included.
     pub processing_seconds: f64,
+    /// Of those, seconds spent finding the speech (the energy VAD and packing).
+    #[serde(default)]
+    pub vad_seconds: f64,
+    /// Seconds spent telling the speakers apart and computing the call metrics.
+    #[serde(default)]
+    pub diarize_seconds: f64,
     /// Segments dropped as no-speech, and repeated words or segments cut.
     pub dropped_no_speech: usize,
     pub repetitions_cut: usize,

@@ -204,6 +204,7 @@ impl WhisperEngine {
         let rate = 16_000u32;
         let regions = vad::speech_regions(samples, rate, 0.5);
         let windows = vad::pack(samples, rate, &regions, self.config.window_seconds.min(29.5));
+        let vad_seconds = t0.elapsed().as_secs_f64();
         let mut state = self.ctx.create_state().map_err(|e| AsrError::State(e.to_string()))?;
 
         let (language, language_probability) = self.detect_language(&mut state, samples, windows.first(), abort)?;
@@ -211,6 +212,7 @@ impl WhisperEngine {
             language: language.clone(),
             language_probability,
             model: self.name.clone(),
+            vad_seconds,
             ..Default::default()
         };
         // Windows still to decode: the packed ones, and the rest of one whisper

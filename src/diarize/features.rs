@@ -206,6 +206,29 @@ pub fn k_means(x: &[Vec<f64>], weights: &[f64], k: usize) -> Vec<usize> {
     best.1
 }
 
+/// How far apart two clusters of voice embeddings are: one minus the cosine of
+/// their duration-weighted centroids (0: the same direction; pieces of one voice
+/// average to nearly the same centroid however they are split).
+pub fn cosine_distance(x: &[Vec<f64>], weights: &[f64], labels: &[usize], a: usize, b: usize) -> f64 {
+    let Some(d) = x.first().map(Vec::len) else { return 0.0 };
+    let centroid = |c: usize| -> Vec<f64> {
+        let mut m = vec![0.0; d];
+        for (i, p) in x.iter().enumerate().filter(|(i, _)| labels[*i] == c) {
+            m.iter_mut().zip(p).for_each(|(m, v)| *m += v * weights[i]);
+        }
+        m
+    };
+    let (ca, cb) = (centroid(a), centroid(b));
+    let dot: f64 = ca.iter().zip(&cb).map(|(u, v)| u * v).sum();
+    let norm = |v: &[f64]| v.iter().map(|u| u * u).sum::<f64>().sqrt();
+    let denominator = norm(&ca) * norm(&cb);
+    if denominator > 0.0 {
+        1.0 - dot / denominator
+    } else {
+        0.0
+    }
+}
+
 /// How far apart two clusters are, in units of their own spread: the distance
 /// between their weighted centroids over the pooled within-cluster standard
 /// deviation, per dimension, combined as a root sum of squares. Splitting one

@@ -17,6 +17,7 @@
 pub mod der;
 pub mod features;
 pub mod metrics;
+pub mod voice;
 
 use crate::asr::{join_words, Segment, Transcript};
 use crate::audio::vad::{self, Region};
@@ -34,6 +35,7 @@ pub fn label_channels(mut per_channel: Vec<Transcript>, labels: &[String]) -> Tr
     let mut out = per_channel.first().cloned().unwrap_or_default();
     out.segments.clear();
     out.processing_seconds = 0.0;
+    out.vad_seconds = 0.0;
     out.dropped_no_speech = 0;
     out.repetitions_cut = 0;
     // The language of the leg that spoke most, with its probability.
@@ -44,6 +46,7 @@ pub fn label_channels(mut per_channel: Vec<Transcript>, labels: &[String]) -> Tr
     }
     for t in per_channel {
         out.processing_seconds += t.processing_seconds;
+        out.vad_seconds += t.vad_seconds;
         out.dropped_no_speech += t.dropped_no_speech;
         out.repetitions_cut += t.repetitions_cut;
         for mut s in t.segments {
@@ -118,9 +121,45 @@ pub struct Clustering {
     pub separations: Vec<f64>,
 }
 
-/// Labels for standardised pieces: at least `min` and at most `max` clusters,
-/// one more only while every pair of clusters is [`DISTINCT_VOICES`] apart.
-pub fn choose_speakers(x: &[Vec<f64>], weights: &[f64], min: usize, max: usize) -> (Vec<usize>, Clustering) {
+/// How far apart clusters must be to count as voices: the second voice, and
+/// each further one, by one measure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub measure: Measure,
+    pub second: f64,
+    pub more: f64,
+}
+
+/// How the distance between two clusters is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// [`features::separation`]: centroid distance over the pooled spread.
+    Separation,
+    /// [`features::cosine_distance`] of the centroids (voice embeddings).
+    Cosine,
+}
+
+/// For the hand-made features ([`DISTINCT_VOICES`], [`MORE_VOICES`]).
+pub const FEATURE_THRESHOLDS: Thresholds =
+    Thresholds { measure: Measure::Separation, second: DISTINCT_VOICES, more: MORE_VOICES };
+
+/// For the voice encoder's embeddings (see [`voice`]): clusters whose centroids
+/// are [`ENCODER_DISTINCT_VOICES`] or more apart in cosine distance are voices.
+pub const ENCODER_THRESHOLDS: Thresholds =
+    Thresholds { measure: Measure::Cosine, second: ENCODER_DISTINCT_VOICES, more: ENCODER_DISTINCT_VOICES };
+
+/// Chosen on the bench (README: Diarization).
+pub const ENCODER_DISTINCT_VOICES: f64 = 0.1;
+
+/// Labels for pieces: at least `min` and at most `max` clusters, one more only
+/// while every pair of clusters is `thresholds` apart.
+pub fn choose_speakers(
+    x: &[Vec<f64>],
+    weights: &[f64],
+    min: usize,
+    max: usize,
+    thresholds: Thresholds,
+) -> (Vec<usize>, Clustering) {
     let n = x.len();
     let mut labels = vec![0usize; n];
     let mut info = Clustering { speakers: 1, separations: Vec::new() };
@@ -131,10 +170,13 @@ pub fn choose_speakers(x: &[Vec<f64>], weights: &[f64], min: usize, max: usize) 
         }
         let closest = (0..k)
             .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
-            .map(|(a, b)| features::separation(x, weights, &l, a, b))
+            .map(|(a, b)| match thresholds.measure {
+                Measure::Separation => features::separation(x, weights, &l, a, b),
+                Measure::Cosine => features::cosine_distance(x, weights, &l, a, b),
+            })
             .fold(f64::MAX, f64::min);
         info.separations.push(closest);
-        let threshold = if k == 2 { DISTINCT_VOICES } else { MORE_VOICES };
+        let threshold = if k == 2 { thresholds.second } else { thresholds.more };
         if k <= min || closest >= threshold {
             labels = l;
             info.speakers = k;
@@ -146,17 +188,40 @@ pub fn choose_speakers(x: &[Vec<f64>], weights: &[f64], min: usize, max: usize) 
 }
 
 /// Clustering: label each piece of speech, then every word by its midpoint.
-/// Speaker 1 is whoever speaks first; between `min` and `max` speakers.
-pub fn by_clustering(samples: &[f32], rate: u32, segments: &mut Vec<Segment>, min: usize, max: usize) -> Clustering {
+/// Speaker 1 is whoever speaks first; between `min` and `max` speakers. Pieces
+/// are described by the voice `encoder` when given, else by hand-made features.
+pub fn by_clustering(
+    samples: &[f32],
+    rate: u32,
+    segments: &mut Vec<Segment>,
+    min: usize,
+    max: usize,
+    encoder: Option<&voice::VoiceEncoder>,
+) -> Clustering {
     let regions = vad::speech_regions(samples, rate, 0.1);
     let pieces = split_pieces(&regions, 3.0);
     if pieces.is_empty() {
         segments.iter_mut().for_each(|s| s.speaker = Some("speaker_1".into()));
         return Clustering { speakers: 1, separations: Vec::new() };
     }
-    let feats: Vec<Vec<f64>> = pieces.iter().map(|p| features::describe(samples, rate, p)).collect();
     let weights: Vec<f64> = pieces.iter().map(|p| p.duration()).collect();
-    let (raw, info) = choose_speakers(&features::standardise(&feats), &weights, min.max(1), max.max(1));
+    let (points, thresholds) = match encoder.filter(|_| max > 1) {
+        Some(enc) => {
+            let slice = |p: &Region| {
+                let a = ((p.start * rate as f64) as usize).min(samples.len());
+                let b = ((p.end * rate as f64) as usize).clamp(a, samples.len());
+                &samples[a..b]
+            };
+            let speech: Vec<&[f32]> = pieces.iter().map(slice).collect();
+            let e = enc.embed_many(&speech);
+            (e.into_iter().map(|v| v.into_iter().map(f64::from).collect()).collect(), ENCODER_THRESHOLDS)
+        }
+        None => {
+            let feats: Vec<Vec<f64>> = pieces.iter().map(|p| features::describe(samples, rate, p)).collect();
+            (features::standardise(&feats), FEATURE_THRESHOLDS)
+        }
+    };
+    let (raw, info) = choose_speakers(&points, &weights, min.max(1), max.max(1), thresholds);
     tracing::debug!(speakers = info.speakers, separations = ?info.separations, "mono speakers");
     // Name clusters by first appearance.
     let mut order: Vec<usize> = Vec::new();
@@ -277,13 +342,13 @@ mod tests {
         // any split look tight).
         let one = call(&[(120.0, 1.0)], 10);
         let two = call(&[(105.0, 0.9), (230.0, 1.8)], 10);
-        let info = by_clustering(&two, 16000, &mut Vec::new(), 1, 2);
+        let info = by_clustering(&two, 16000, &mut Vec::new(), 1, 2, None);
         assert_eq!(info.speakers, 2, "{info:?}");
         assert!(info.separations[0] >= DISTINCT_VOICES, "{info:?}");
         // max 1 never splits; min 2 always does; min = max = 3 gives three.
-        assert_eq!(by_clustering(&two, 16000, &mut Vec::new(), 1, 1).speakers, 1);
-        assert_eq!(by_clustering(&one, 16000, &mut Vec::new(), 2, 2).speakers, 2);
-        assert_eq!(by_clustering(&two, 16000, &mut Vec::new(), 3, 3).speakers, 3);
+        assert_eq!(by_clustering(&two, 16000, &mut Vec::new(), 1, 1, None).speakers, 1);
+        assert_eq!(by_clustering(&one, 16000, &mut Vec::new(), 2, 2, None).speakers, 2);
+        assert_eq!(by_clustering(&two, 16000, &mut Vec::new(), 3, 3, None).speakers, 3);
     }
 
     fn seg(start: f64, end: f64, channel: usize) -> Segment {

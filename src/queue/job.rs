@@ -148,14 +148,32 @@ pub struct RedactionOutcome {
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct StageTimings {
     pub fetch_seconds: f64,
-    /// Transcription and diarization (inference).
+    /// Decoding, transcription and diarization: the four below and the hand-over
+    /// to and from the inference process.
     pub transcribe_seconds: f64,
+    /// Decoding, resampling and measuring the audio.
+    pub decode_seconds: f64,
+    /// Finding the speech (energy VAD) on every channel.
+    pub vad_seconds: f64,
+    /// whisper: language detection, decoding, alignment and word edges.
+    pub asr_seconds: f64,
+    /// Telling the speakers apart and the speaker metrics.
+    pub diarize_seconds: f64,
     /// The analysis engine (inference).
     pub analyze_seconds: f64,
     /// Finding PII and writing and storing the cleaned audio.
     pub redact_seconds: f64,
     /// Everything from the start of the fetch to the end of the last stage.
     pub pipeline_seconds: f64,
+}
+
+impl StageTimings {
+    /// The recogniser's share of the time, split into VAD, whisper and diarization.
+    pub fn split_recognition(&mut self, t: &crate::asr::Transcript) {
+        self.vad_seconds = t.vad_seconds;
+        self.asr_seconds = (t.processing_seconds - t.vad_seconds).max(0.0);
+        self.diarize_seconds = t.diarize_seconds;
+    }
 }
 
 impl JobResults {

@@ -231,3 +231,21 @@ pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `text` spoken by espeak-ng's `voice` at 16 kHz mono (espeak-ng from Debian:
+/// `.ci/run` installs it).
+pub fn speak_16k(voice: &str, text: &str, dir: &Path) -> Vec<f32> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let out = dir.join(format!("speak-{}.wav", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    let st = Command::new("espeak-ng")
+        .args(["-v", voice, "-s", "160", "-w"])
+        .arg(&out)
+        .arg(text)
+        .status()
+        .expect("espeak-ng is needed (.ci/run installs it)");
+    assert!(st.success());
+    let mut r = hound::WavReader::open(&out).unwrap();
+    let rate = r.spec().sample_rate;
+    let x: Vec<f32> = r.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect();
+    callscribe::audio::resample::resample(&[x], rate, 16000).unwrap().remove(0)
+}
