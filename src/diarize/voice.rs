@@ -54,8 +54,14 @@ pub struct VoiceEncoder {
     window: Vec<f32>,
 }
 
+/// A tensor's shape and values.
+type Tensor = (Vec<usize>, Vec<f32>);
+
+/// One batch's embeddings and the piece each belongs to.
+type Embedded<'a> = (Vec<Vec<f32>>, &'a [usize]);
+
 /// Read the tensors of a safetensors file (F32 only).
-fn read_safetensors(path: &Path) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>, String> {
+fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let bad = |why: &str| format!("{}: not a voice encoder file ({why})", path.display());
     let n = u64::from_le_bytes(bytes.get(..8).ok_or_else(|| bad("too short"))?.try_into().unwrap_or([0; 8])) as usize;
@@ -220,7 +226,7 @@ impl VoiceEncoder {
         // shared among the cores (whisper is done by now: they are free).
         let batches: Vec<(&[f32], &[usize])> = mels.chunks(BATCH * PARTIAL * N_MELS).zip(owner.chunks(BATCH)).collect();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(batches.len()).max(1);
-        let per_thread: Vec<Vec<(Vec<Vec<f32>>, &[usize])>> = std::thread::scope(|scope| {
+        let per_thread: Vec<Vec<Embedded>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
                     let mine: Vec<(&[f32], &[usize])> = batches.iter().skip(t).step_by(threads).copied().collect();
