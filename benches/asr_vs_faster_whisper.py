@@ -85,8 +85,8 @@ def make_call(path, minutes, tmp):
 
 
 def make_clips(tmp, n):
-    """n short clips of one or two lines, 8 kHz µ-law WAV; their reference texts."""
-    paths, refs = [], []
+    """n short clips of one or two lines, 8 kHz µ-law WAV; their reference texts and length."""
+    paths, refs, seconds = [], [], 0.0
     for i in range(n):
         who, line = LINES[i % len(LINES)]
         parts = [speak(VOICES[who], line, tmp)]
@@ -101,13 +101,14 @@ def make_clips(tmp, n):
             w.setsampwidth(2)
             w.setframerate(16000)
             w.writeframes(np.concatenate(parts).tobytes())
+        seconds += sum(len(p) for p in parts) / 16000
         out = os.path.join(tmp, f"clip{i:03d}.wav")
         subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", raw, "-ar", "8000",
                         "-acodec", "pcm_mulaw", out], check=True)
         os.remove(raw)
         paths.append(out)
         refs.append(" ".join(text))
-    return paths, refs
+    return paths, refs, seconds
 
 
 FW_CLIPS = r"""
@@ -150,11 +151,7 @@ def clips_callscribe(binary, model, paths, threads, outdir, fit=False):
 
 def clips_main(a):
     with tempfile.TemporaryDirectory() as tmp:
-        paths, refs = make_clips(tmp, a.clips)
-        seconds = 0.0
-        for p in paths:
-            with wave.open(p) as w:
-                seconds += w.getnframes() / w.getframerate()
+        paths, refs, seconds = make_clips(tmp, a.clips)
         bf16 = os.path.join(tmp, "ggml-base-bf16.bin")
         subprocess.run([a.bin, "models", "import-ct2", "--weights", "bf16", a.ct2, bf16], check=True,
                        capture_output=True)
