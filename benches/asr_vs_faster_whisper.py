@@ -149,6 +149,16 @@ def clips_callscribe(binary, model, paths, threads, outdir, fit=False):
     return {"wall": wall, "texts": texts, "rss_mb": int(out.stderr.strip().splitlines()[-1]) / 1024}
 
 
+def interleaved(engines, repeat):
+    """Interleaved rounds, the median wall time per engine: the machine is shared and
+    its speed drifts between minutes, so every engine sees every period."""
+    runs = {name: [] for name, _ in engines}
+    for _ in range(repeat):
+        for name, run in engines:
+            runs[name].append(run())
+    return [(name, sorted(rs, key=lambda r: r["wall"])[len(rs) // 2]) for name, rs in runs.items()]
+
+
 def clips_main(a):
     with tempfile.TemporaryDirectory() as tmp:
         paths, refs, seconds = make_clips(tmp, a.clips)
@@ -162,11 +172,7 @@ def clips_main(a):
             ("callscribe bf16, asr.fit_audio_ctx", lambda: clips_callscribe(a.bin, bf16, paths, a.threads,
                                                                             os.path.join(tmp, "o2"), fit=True)),
         ]
-        runs = {name: [] for name, _ in engines}
-        for _ in range(a.repeat):
-            for name, run in engines:
-                runs[name].append(run())
-        rows = [(name, sorted(rs, key=lambda r: r["wall"])[len(rs) // 2]) for name, rs in runs.items()]
+        rows = interleaved(engines, a.repeat)
     fw = rows[0][1]
     print(f"\nASR bench, short clips: {a.clips} clips, {seconds:.0f} s in all ({seconds / a.clips:.1f} s each), "
           f"8 kHz µ-law, base model, {a.threads} threads, greedy, English, word timestamps, one process per engine "
@@ -266,13 +272,7 @@ def main():
                         lambda: run_callscribe(a.bin, models["bf16"], wav, a.threads, flash=True)))
         engines.append(("callscribe bf16, asr.flash_attn + fit_audio_ctx",
                         lambda: run_callscribe(a.bin, models["bf16"], wav, a.threads, fit=True, flash=True)))
-        # Interleaved rounds, the median wall time per engine: the machine is shared
-        # and its speed drifts between minutes, so every engine sees every period.
-        runs = {name: [] for name, _ in engines}
-        for _ in range(a.repeat):
-            for name, run in engines:
-                runs[name].append(run())
-        rows = [(name, sorted(rs, key=lambda r: r["wall"])[len(rs) // 2]) for name, rs in runs.items()]
+        rows = interleaved(engines, a.repeat)
         fw = rows[0][1]
 
     print(f"\nASR bench: base model, {seconds:.0f} s two-speaker call (espeak-ng), {a.threads} threads, "
