@@ -56,7 +56,7 @@ fn voices_are_told_apart_and_clustered() {
         "Thank you for your time. Have a good day.",
     ];
     let said =
-        |voice: &str| -> Vec<Vec<f32>> { lines.iter().map(|l| common::speak_16k(voice, l, dir.path())).collect() };
+        |voice: &str| -> Vec<Vec<f32>> { lines.iter().map(|l| common::speak_16k(voice, l, 160, dir.path())).collect() };
     let (a, b) = (said("en-us+m1"), said("en-us+f3"));
     let ea: Vec<Vec<f32>> = a.iter().map(|x| enc.embed(x)).collect();
     let eb: Vec<Vec<f32>> = b.iter().map(|x| enc.embed(x)).collect();

@@ -12,7 +12,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use callscribe::asr::{wer, AsrConfig, WhisperEngine};
-use callscribe::audio::resample::resample;
 use callscribe::models::WeightType;
 use common::{row, wait_exit, wait_for, Env, Kind};
 
@@ -71,26 +70,9 @@ pub fn model(name: &str) -> PathBuf {
     p
 }
 
-/// espeak-ng speech as 16 kHz f32.
+/// espeak-ng speech as 16 kHz f32, at 150 words a minute.
 fn speak(voice: &str, text: &str, dir: &Path) -> Vec<f32> {
-    let out = dir.join(format!("tts-{}.wav", rand_tag()));
-    let st = Command::new("espeak-ng")
-        .args(["-v", voice, "-s", "150", "-w"])
-        .arg(&out)
-        .arg(text)
-        .status()
-        .expect("espeak-ng is needed (apt-get install espeak-ng; .ci/run installs it)");
-    assert!(st.success());
-    let mut r = hound::WavReader::open(&out).unwrap();
-    let rate = r.spec().sample_rate;
-    let x: Vec<f32> = r.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect();
-    resample(&[x], rate, 16000).unwrap().remove(0)
-}
-
-fn rand_tag() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed) * 1000 + std::process::id() as u64
+    common::speak_16k(voice, text, 150, dir)
 }
 
 /// The call: per-leg 16 kHz audio plus the reference turns `(start, end, speaker)`.

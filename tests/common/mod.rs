@@ -232,13 +232,13 @@ pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
     }
 }
 
-/// `text` spoken by espeak-ng's `voice` at 16 kHz mono (espeak-ng from Debian:
-/// `.ci/run` installs it).
-pub fn speak_16k(voice: &str, text: &str, dir: &Path) -> Vec<f32> {
+/// `text` spoken by espeak-ng's `voice` at `wpm` words a minute, as 16 kHz mono
+/// (espeak-ng from Debian: `.ci/run` installs it).
+pub fn speak_16k(voice: &str, text: &str, wpm: u32, dir: &Path) -> Vec<f32> {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let out = dir.join(format!("speak-{}.wav", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
     let st = Command::new("espeak-ng")
-        .args(["-v", voice, "-s", "160", "-w"])
+        .args(["-v", voice, "-s", &wpm.to_string(), "-w"])
         .arg(&out)
         .arg(text)
         .status()
