@@ -17,6 +17,8 @@ downloads ($CALLSCRIBE_MODEL_CACHE/base), as it comes and with its own Silero VA
 activity pass) runs the ggml file converted from those same weights (q8_0, f16
 and bf16 rows, each converted here; and bf16 with the opt-in
 `asr.fit_audio_ctx`). The ratio column is against faster-whisper's default (no VAD).
+callscribe runs with `--speakers 1`: transcription only, as faster-whisper has no
+diarization (the voice encoder's cost is in benches/diarization.rs).
 
 `--clips N` measures short recordings instead: N clips of one or two lines
 (3–10 s, both voices, 8 kHz µ-law as a PBX stores them), each engine
@@ -137,7 +139,7 @@ def clips_callscribe(binary, model, paths, threads, outdir, fit=False):
     os.makedirs(outdir, exist_ok=True)
     t = time.perf_counter()
     out = subprocess.run(["/usr/bin/time", "-f", "%M", binary, "--log-level", "warn", "transcribe", "--format", "json",
-                          "--out", outdir, "--model", model, "--language", "en"] + paths,
+                          "--out", outdir, "--model", model, "--language", "en", "--speakers", "1"] + paths,
                          check=True, capture_output=True, text=True,
                          env={**os.environ, "CALLSCRIBE_ASR__THREADS": str(threads),
                               "CALLSCRIBE_ASR__FIT_AUDIO_CTX": "true" if fit else "false"})
@@ -228,7 +230,7 @@ def run_faster_whisper(ct2_dir, wav, threads, vad=False):
 def run_callscribe(binary, model, wav, threads, fit=False, flash=False):
     t = time.perf_counter()
     out = subprocess.run(["/usr/bin/time", "-f", "%M", binary, "--log-level", "warn", "transcribe", "--format", "json",
-                          "--model", model, "--language", "en", wav],
+                          "--model", model, "--language", "en", "--speakers", "1", wav],
                          check=True, capture_output=True, text=True,
                          env={**os.environ, "CALLSCRIBE_ASR__THREADS": str(threads),
                               "CALLSCRIBE_ASR__FIT_AUDIO_CTX": "true" if fit else "false",

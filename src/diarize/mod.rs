@@ -38,6 +38,7 @@ pub fn label_channels(mut per_channel: Vec<Transcript>, labels: &[String]) -> Tr
     out.vad_seconds = 0.0;
     out.dropped_no_speech = 0;
     out.repetitions_cut = 0;
+    out.full_context_retries = 0;
     // The language of the leg that spoke most, with its probability.
     per_channel.sort_by_key(|t| std::cmp::Reverse(t.segments.iter().map(|s| s.words.len()).sum::<usize>()));
     if let Some(main) = per_channel.first() {
@@ -49,6 +50,7 @@ pub fn label_channels(mut per_channel: Vec<Transcript>, labels: &[String]) -> Tr
         out.vad_seconds += t.vad_seconds;
         out.dropped_no_speech += t.dropped_no_speech;
         out.repetitions_cut += t.repetitions_cut;
+        out.full_context_retries += t.full_context_retries;
         for mut s in t.segments {
             s.speaker = Some(labels.get(s.channel).cloned().unwrap_or_else(|| format!("channel_{}", s.channel + 1)));
             out.segments.push(s);

@@ -192,6 +192,7 @@ impl JobResults {
             "segments": t.segments.len(),
             "dropped_no_speech_segments": t.dropped_no_speech,
             "repetitions_cut": t.repetitions_cut,
+            "full_context_retries": t.full_context_retries,
             "speakers": t.segments.iter().filter_map(|s| s.speaker.clone()).collect::<std::collections::BTreeSet<_>>(),
             "redaction": self.redaction.as_ref().map(|r| serde_json::json!({
                 "entities": crate::redact::counts(&r.items),
