@@ -135,14 +135,21 @@ def clips_faster_whisper(ct2_dir, paths, threads):
     return r
 
 
-def clips_callscribe(binary, model, paths, threads, outdir, fit=False):
+def fit_env(fit):
+    """`None`: callscribe's default (windows up to asr.fit_max_seconds fitted);
+    True: every window fitted; False: every window at 30 s."""
+    if fit is None:
+        return {}
+    return {"CALLSCRIBE_ASR__FIT_AUDIO_CTX": "true" if fit else "false", "CALLSCRIBE_ASR__FIT_MAX_SECONDS": "30"}
+
+
+def clips_callscribe(binary, model, paths, threads, outdir, fit=None):
     os.makedirs(outdir, exist_ok=True)
     t = time.perf_counter()
     out = subprocess.run(["/usr/bin/time", "-f", "%M", binary, "--log-level", "warn", "transcribe", "--format", "json",
                           "--out", outdir, "--model", model, "--language", "en", "--speakers", "1"] + paths,
                          check=True, capture_output=True, text=True,
-                         env={**os.environ, "CALLSCRIBE_ASR__THREADS": str(threads),
-                              "CALLSCRIBE_ASR__FIT_AUDIO_CTX": "true" if fit else "false"})
+                         env={**os.environ, "CALLSCRIBE_ASR__THREADS": str(threads), **fit_env(fit)})
     wall = time.perf_counter() - t
     texts = []
     for p in paths:
@@ -169,10 +176,10 @@ def clips_main(a):
                        capture_output=True)
         engines = [
             ("faster-whisper int8", lambda: clips_faster_whisper(a.ct2, paths, a.threads)),
-            ("callscribe bf16, 30 s encoder window", lambda: clips_callscribe(a.bin, bf16, paths, a.threads,
-                                                                              os.path.join(tmp, "o1"))),
-            ("callscribe bf16, asr.fit_audio_ctx", lambda: clips_callscribe(a.bin, bf16, paths, a.threads,
-                                                                            os.path.join(tmp, "o2"), fit=True)),
+            ("callscribe bf16 (default: windows up to 10 s fitted)",
+             lambda: clips_callscribe(a.bin, bf16, paths, a.threads, os.path.join(tmp, "o1"))),
+            ("callscribe bf16, 30 s encoder window (fit_audio_ctx = false)",
+             lambda: clips_callscribe(a.bin, bf16, paths, a.threads, os.path.join(tmp, "o2"), fit=False)),
         ]
         rows = interleaved(engines, a.repeat)
     fw = rows[0][1]
@@ -227,14 +234,12 @@ def run_faster_whisper(ct2_dir, wav, threads, vad=False):
     return r
 
 
-def run_callscribe(binary, model, wav, threads, fit=False, flash=False):
+def run_callscribe(binary, model, wav, threads, fit=None):
     t = time.perf_counter()
     out = subprocess.run(["/usr/bin/time", "-f", "%M", binary, "--log-level", "warn", "transcribe", "--format", "json",
                           "--model", model, "--language", "en", "--speakers", "1", wav],
                          check=True, capture_output=True, text=True,
-                         env={**os.environ, "CALLSCRIBE_ASR__THREADS": str(threads),
-                              "CALLSCRIBE_ASR__FIT_AUDIO_CTX": "true" if fit else "false",
-                              "CALLSCRIBE_ASR__FLASH_ATTN": "true" if flash else "false"})
+                         env={**os.environ, "CALLSCRIBE_ASR__THREADS": str(threads), **fit_env(fit)})
     wall = time.perf_counter() - t
     j = json.loads(out.stdout)
     rss_kb = int(out.stderr.strip().splitlines()[-1])
@@ -268,12 +273,10 @@ def main():
             ("faster-whisper int8", lambda: run_faster_whisper(a.ct2, wav, a.threads)),
             ("faster-whisper int8, vad_filter", lambda: run_faster_whisper(a.ct2, wav, a.threads, vad=True)),
         ] + [(f"callscribe {w}", lambda p=path: run_callscribe(a.bin, p, wav, a.threads)) for w, path in models.items()]
-        engines.append(("callscribe bf16, asr.fit_audio_ctx",
+        engines.append(("callscribe bf16, every window fitted (fit_max_seconds = 30)",
                         lambda: run_callscribe(a.bin, models["bf16"], wav, a.threads, fit=True)))
-        engines.append(("callscribe bf16, asr.flash_attn",
-                        lambda: run_callscribe(a.bin, models["bf16"], wav, a.threads, flash=True)))
-        engines.append(("callscribe bf16, asr.flash_attn + fit_audio_ctx",
-                        lambda: run_callscribe(a.bin, models["bf16"], wav, a.threads, fit=True, flash=True)))
+        engines.append(("callscribe bf16, every window at 30 s (fit_audio_ctx = false)",
+                        lambda: run_callscribe(a.bin, models["bf16"], wav, a.threads, fit=False)))
         rows = interleaved(engines, a.repeat)
         fw = rows[0][1]
 

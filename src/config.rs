@@ -206,8 +206,10 @@ pub struct RawAsr {
     pub no_speech_threshold: f64,
     pub max_repeats: u32,
     pub models_dir: String,
-    /// Encode each window at its own length instead of a padded 30 s.
+    /// Encode a short window at its own length instead of a padded 30 s.
     pub fit_audio_ctx: bool,
+    /// Only windows of at most this many seconds of audio are fitted.
+    pub fit_max_seconds: f64,
     /// Move word edges onto the signal's pauses and onsets after alignment.
     pub refine_word_edges: bool,
     /// Write Devanagari (Hindi, Marathi) in Latin letters, as Hinglish is typed.
@@ -333,7 +335,8 @@ impl Default for RawAsr {
             no_speech_threshold: 0.6,
             max_repeats: 3,
             models_dir: "models".into(),
-            fit_audio_ctx: false,
+            fit_audio_ctx: true,
+            fit_max_seconds: 10.0,
             refine_word_edges: true,
             romanise: false,
             flash_attn: false,
@@ -895,6 +898,9 @@ impl RawConfig {
         if a.max_repeats == 0 {
             return Err(invalid("asr.max_repeats", "0", "must be at least 1"));
         }
+        if !(0.0..=30.0).contains(&a.fit_max_seconds) {
+            return Err(invalid("asr.fit_max_seconds", a.fit_max_seconds.to_string(), "must be 0 to 30 seconds"));
+        }
         let asr = a.enabled.then(|| crate::asr::AsrConfig {
             model: PathBuf::from(a.model.trim()),
             threads: if a.threads == 0 { all_cores() } else { a.threads as usize },
@@ -907,6 +913,7 @@ impl RawConfig {
             no_speech_threshold: a.no_speech_threshold,
             max_repeats: a.max_repeats as usize,
             fit_audio_ctx: a.fit_audio_ctx,
+            fit_max_seconds: a.fit_max_seconds,
             refine_edges: a.refine_word_edges,
             romanise: a.romanise,
             flash_attn: a.flash_attn,

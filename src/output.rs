@@ -93,6 +93,7 @@ pub fn render(format: Format, source: &str, t: &Transcript, quality: &AudioQuali
                 "model": t.model,
                 "duration_seconds": quality.duration_seconds,
                 "processing_seconds": t.processing_seconds,
+                "full_context_retries": t.full_context_retries,
                 "text": t.full_text(),
                 "segments": t.segments,
                 "speaker_metrics": metrics,

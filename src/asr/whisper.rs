@@ -55,9 +55,13 @@ pub struct AsrConfig {
     /// Longest window handed to whisper at once, seconds (≤ 30).
     pub window_seconds: f64,
     pub use_gpu: bool,
-    /// Shrink the encoder's context to each window's length (faster; whisper was
-    /// trained on 30 s contexts, so off by default).
+    /// Shrink the encoder's context to a short window's length instead of a
+    /// padded 30 s (whisper was trained on 30 s contexts: a doubtful result is
+    /// decoded again at 30 s).
     pub fit_audio_ctx: bool,
+    /// Windows of at most this many seconds are fitted; longer ones save little
+    /// and their word alignment suffered in `benches/word_edges.py`.
+    pub fit_max_seconds: f64,
     /// Decode and transcribe in a supervised child process (the worker's default).
     pub isolate: bool,
     /// Token times from cross-attention alignment (DTW) where the model has a
@@ -89,7 +93,8 @@ impl Default for AsrConfig {
             max_repeats: 3,
             window_seconds: 28.0,
             use_gpu: cfg!(feature = "cuda"),
-            fit_audio_ctx: false,
+            fit_audio_ctx: true,
+            fit_max_seconds: 10.0,
             isolate: true,
             dtw: true,
             refine_edges: true,
@@ -235,7 +240,7 @@ impl WhisperEngine {
             if pcm.len() < rate as usize {
                 pcm.resize(rate as usize, 0.0);
             }
-            let mut fit = self.config.fit_audio_ctx;
+            let mut fit = self.config.fit_audio_ctx && w.duration() <= self.config.fit_max_seconds;
             let (mut segs, mut covered) = self.transcribe_window(&mut state, &pcm, w, &language, fit, abort)?;
             if fit && suspect(&segs, &self.config) {
                 // A shortened encoder context can lose speech whisper finds in its

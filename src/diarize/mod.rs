@@ -206,6 +206,12 @@ pub fn by_clustering(
     max: usize,
     encoder: Option<&voice::VoiceEncoder>,
 ) -> Clustering {
+    if max <= 1 {
+        // One voice by configuration: nothing to describe (this took 0.55 s of a
+        // 4.5 s clip's 1.1 s in the debug build).
+        segments.iter_mut().for_each(|s| s.speaker = Some("speaker_1".into()));
+        return Clustering { speakers: 1, separations: Vec::new() };
+    }
     let regions = vad::speech_regions(samples, rate, 0.1);
     let pieces = split_pieces(&regions, 3.0);
     if pieces.is_empty() {
