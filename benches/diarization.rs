@@ -9,6 +9,10 @@
 //! Writes the reference turns and hypotheses as RTTM files to
 //! target/diarization-rttm/ for a cross-check with pyannote.metrics
 //! (scripts/der_crosscheck.py).
+//!
+//! `CALLSCRIBE_BENCH_REAL=1`: mono DER and speaker counts on real recorded
+//! conversation instead (see [`real_speech`]; `CALLSCRIBE_FETCH_REAL_SPEECH=1
+//! scripts/fetch-models.sh` fetches it).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -257,7 +261,155 @@ fn count_speakers(dir: &Path) {
     }
 }
 
+/// Reference turns per recording from RTTM files.
+fn read_rttm(dir: &Path) -> std::collections::BTreeMap<String, Turns> {
+    let mut out: std::collections::BTreeMap<String, Turns> = Default::default();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e} (CALLSCRIBE_FETCH_REAL_SPEECH=1 scripts/fetch-models.sh)", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rttm"))
+        .collect();
+    files.sort();
+    for f in files {
+        for line in std::fs::read_to_string(&f).unwrap().lines() {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            if w.len() < 8 || w[0] != "SPEAKER" {
+                continue;
+            }
+            let (start, dur): (f64, f64) = (w[3].parse().unwrap(), w[4].parse().unwrap());
+            out.entry(w[1].to_string()).or_default().push((start, start + dur, w[7].to_string()));
+        }
+    }
+    out
+}
+
+/// Seconds of reference speech (each speaker's time counted) and the share of it
+/// no single-speaker labelling can get right: every speaker past the first in
+/// overlapped frames.
+fn speech_and_overlap(turns: &Turns) -> (f64, f64) {
+    let end = turns.iter().map(|t| t.1).fold(0.0, f64::max);
+    let mut count = vec![0u32; (end * 100.0).ceil() as usize + 1];
+    for (a, b, _) in turns {
+        for c in &mut count[(a * 100.0).round() as usize..(b * 100.0).round() as usize] {
+            *c += 1;
+        }
+    }
+    let total: u32 = count.iter().sum();
+    let extra: u32 = count.iter().map(|c| c.saturating_sub(1)).sum();
+    (total as f64 / 100.0, extra as f64 / total.max(1) as f64)
+}
+
+/// Mono diarization on real recorded conversation (`CALLSCRIBE_BENCH_REAL=1`):
+/// the recordings and hand-made RTTM labels of `models/real-speech` (pyannote.audio's
+/// sample and AMI meeting excerpts, fetched by `CALLSCRIBE_FETCH_REAL_SPEECH=1
+/// scripts/fetch-models.sh`), taken through the telephone band (8 kHz µ-law), each
+/// transcribed once by whisper and then clustered with the default speaker range
+/// (1–2), a wider one (1–4) and the exact count as a hint, by the voice encoder and,
+/// for comparison, the hand-made features. DER without a collar, overlap included;
+/// the last column places words ideally inside the reference turns (the speaker
+/// decision alone). Recordings with under 10 s of speech are left out.
+fn real_speech(engine: &WhisperEngine) {
+    use callscribe::diarize::{by_clustering, voice::VoiceEncoder};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("models/real-speech");
+    let encoder = VoiceEncoder::load(&root.join("models/voice-encoder.safetensors")).expect("voice encoder");
+    let abort = AtomicBool::new(false);
+    println!(
+        "\nreal recorded conversation, mono, {}, model {}: DER without a collar (overlap counted); \
+         found = speakers found\n",
+        if std::env::var("CALLSCRIBE_BENCH_WIDEBAND").is_ok() { "16 kHz as recorded" } else { "8 kHz µ-law" },
+        engine.model_name()
+    );
+    println!(
+        "| recording | speakers | speech s | overlap | features 1–2: found, DER | encoder 1–2: found, DER | \
+         encoder 1–4: found, DER | encoder, exact count: DER | same, 0.25 s collar | exact count, ideal words |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut by_count: std::collections::BTreeMap<usize, Vec<[f64; 6]>> = Default::default();
+    let mut counted_right = [0usize; 2];
+    let mut seconds = 0.0;
+    for (uri, reference) in read_rttm(&dir) {
+        let wav = dir.join(format!("{uri}.wav"));
+        let (speech, overlap) = speech_and_overlap(&reference);
+        let only = std::env::var("CALLSCRIBE_BENCH_ONLY").ok();
+        if !wav.exists() || speech < 10.0 || only.is_some_and(|o| !o.split(',').any(|x| x == uri)) {
+            continue;
+        }
+        let mut r = hound::WavReader::open(&wav).unwrap();
+        let rate = r.spec().sample_rate;
+        let x: Vec<f32> = match r.spec().sample_format {
+            hound::SampleFormat::Float => r.samples::<f32>().map(Result::unwrap).collect(),
+            hound::SampleFormat::Int => r.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect(),
+        };
+        let x = resample(&[x], rate, 16000).unwrap().remove(0);
+        // CALLSCRIBE_BENCH_WIDEBAND=1: the recording as it is (16 kHz), for comparison.
+        let x = if std::env::var("CALLSCRIBE_BENCH_WIDEBAND").is_ok() { x } else { telephone(&x) };
+        seconds += x.len() as f64 / 16000.0;
+        let truth = {
+            let mut v: Vec<&str> = reference.iter().map(|t| t.2.as_str()).collect();
+            v.sort();
+            v.dedup();
+            v.len()
+        };
+        let words = engine.transcribe(&x, 0, &abort).unwrap().segments;
+        let run = |segs: &[callscribe::asr::Segment], min: usize, max: usize, enc: Option<&VoiceEncoder>| {
+            let mut segs = segs.to_vec();
+            let info = by_clustering(&x, 16000, &mut segs, min, max, enc);
+            let hyp: Turns = segs.iter().map(|s| (s.start, s.end, s.speaker.clone().unwrap_or_default())).collect();
+            (info.speakers, der::der(&reference, &hyp), der::der_collar(&reference, &hyp, 0.25))
+        };
+        let features = run(&words, 1, 2, None);
+        let default = run(&words, 1, 2, Some(&encoder));
+        let wide = run(&words, 1, 4, Some(&encoder));
+        let exact = run(&words, truth, truth, Some(&encoder));
+        let ideal = run(&ideal_words(&reference), truth, truth, Some(&encoder));
+        counted_right[0] += usize::from(default.0 == truth.min(2));
+        counted_right[1] += usize::from(wide.0 == truth.min(4));
+        by_count.entry(truth).or_default().push([features.1, default.1, wide.1, exact.1, exact.2, ideal.1]);
+        let pct = |d: f64| format!("{:.1} %", d * 100.0);
+        println!(
+            "| {uri} | {truth} | {speech:.1} | {} | {}, {} | {}, {} | {}, {} | {} | {} | {} |",
+            pct(overlap),
+            features.0,
+            pct(features.1),
+            default.0,
+            pct(default.1),
+            wide.0,
+            pct(wide.1),
+            pct(exact.1),
+            pct(exact.2),
+            pct(ideal.1)
+        );
+    }
+    let n: usize = by_count.values().map(Vec::len).sum();
+    for (k, rows) in &by_count {
+        let mean = |i: usize| rows.iter().map(|r| r[i]).sum::<f64>() / rows.len() as f64 * 100.0;
+        println!(
+            "{k} speakers ({} recordings): mean DER features 1–2 {:.1} %, encoder 1–2 {:.1} %, 1–4 {:.1} %, \
+             exact {:.1} % (collar {:.1} %), ideal words {:.1} %",
+            rows.len(),
+            mean(0),
+            mean(1),
+            mean(2),
+            mean(3),
+            mean(4),
+            mean(5)
+        );
+    }
+    println!(
+        "speaker count right (capped at the range's max): 1–2 {}/{n}, 1–4 {}/{n}; {seconds:.0} s of audio",
+        counted_right[0], counted_right[1]
+    );
+}
+
 fn main() {
+    if std::env::var("CALLSCRIBE_BENCH_REAL").is_ok() {
+        let model = std::env::var("CALLSCRIBE_BENCH_MODEL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ggml-tiny.en.bin"));
+        real_speech(&WhisperEngine::load(AsrConfig { model, threads: 2, ..Default::default() }).expect("model"));
+        return;
+    }
     if std::env::var("CALLSCRIBE_BENCH_COUNT_ONLY").is_ok() {
         count_speakers(tempfile::tempdir().unwrap().path());
         return;

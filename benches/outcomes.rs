@@ -20,11 +20,13 @@
 //! answers gave), and seconds per call. Engines: `heuristic`, SmolLM2-135M and
 //! gemma-3-270m in `callscribe-llm` (2 threads, greedy, `fast` grammar), and an
 //! OpenAI-compatible server when `CALLSCRIBE_BENCH_HTTP_URL` (…/v1) and
-//! `CALLSCRIBE_BENCH_HTTP_MODEL` are set — e.g. `python -m llama_cpp.server
-//! --model MODEL.gguf` from PyPI's `llama-cpp-python[server]`, the harness for a
-//! 1–3 B model. `CALLSCRIBE_BENCH_ENGINES=heuristic,smollm2,gemma,http` picks
+//! `CALLSCRIBE_BENCH_HTTP_MODEL` are set — llama.cpp's own `llama-server`, built
+//! by `benches/llama_server.sh`, or `python -m llama_cpp.server --model
+//! MODEL.gguf` from PyPI's `llama-cpp-python[server]`: the harness for a 1–3 B
+//! model. `CALLSCRIBE_BENCH_ENGINES=heuristic,smollm2,gemma,http` picks
 //! engines (default: every one at hand); `CALLSCRIBE_BENCH_SHOW=1` prints the
-//! transcripts.
+//! transcripts; `CALLSCRIBE_BENCH_TRANSCRIPTS=FILE.json` keeps them between runs
+//! (written on the first, read after), so engines run apart score the same text.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -367,21 +369,49 @@ async fn main() {
     let bin = ["release", "debug"].iter().map(|p| target.join(p).join("callscribe-llm")).find(|b| b.exists());
     let dir = tempfile::tempdir().unwrap();
 
-    let whisper =
-        WhisperEngine::load(AsrConfig { model: models.join("ggml-base.bin"), threads: 2, ..Default::default() })
-            .expect("models/ggml-base.bin: run scripts/fetch-models.sh");
     let t0 = Instant::now();
-    let calls: Vec<(&Call, Transcript)> = CALLS
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = dir.path().join(i.to_string());
-            std::fs::create_dir_all(&d).unwrap();
-            (c, transcribe(&whisper, c, &d))
-        })
-        .collect();
-    drop(whisper);
-    println!("{} calls spoken and transcribed (base, 8 kHz) in {:.0} s\n", calls.len(), t0.elapsed().as_secs_f64());
+    // CALLSCRIBE_BENCH_TRANSCRIPTS=FILE.json keeps the transcripts: read when the
+    // file holds this set, written otherwise, so that engines run at different
+    // times are scored on the same text.
+    let saved = std::env::var("CALLSCRIBE_BENCH_TRANSCRIPTS").ok().map(PathBuf::from);
+    let cached: Option<Vec<(String, Transcript)>> = saved
+        .as_ref()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(|v: &Vec<(String, Transcript)>| v.iter().map(|(n, _)| n.as_str()).eq(CALLS.iter().map(|c| c.name)));
+    let calls: Vec<(&Call, Transcript)> = match cached {
+        Some(v) => {
+            println!("{} transcripts read from {}\n", v.len(), saved.as_ref().unwrap().display());
+            CALLS.iter().zip(v.into_iter().map(|(_, t)| t)).collect()
+        }
+        None => {
+            let whisper = WhisperEngine::load(AsrConfig {
+                model: models.join("ggml-base.bin"),
+                threads: 2,
+                ..Default::default()
+            })
+            .expect("models/ggml-base.bin: run scripts/fetch-models.sh");
+            let calls: Vec<(&Call, Transcript)> = CALLS
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let d = dir.path().join(i.to_string());
+                    std::fs::create_dir_all(&d).unwrap();
+                    (c, transcribe(&whisper, c, &d))
+                })
+                .collect();
+            println!(
+                "{} calls spoken and transcribed (base, 8 kHz) in {:.0} s\n",
+                calls.len(),
+                t0.elapsed().as_secs_f64()
+            );
+            if let Some(p) = &saved {
+                let v: Vec<(&str, &Transcript)> = calls.iter().map(|(c, t)| (c.name, t)).collect();
+                std::fs::write(p, serde_json::to_vec(&v).unwrap()).unwrap();
+            }
+            calls
+        }
+    };
     if std::env::var("CALLSCRIBE_BENCH_SHOW").is_ok() {
         for (c, t) in &calls {
             println!("{}: {}", c.name, t.full_text());

@@ -73,4 +73,29 @@ if [ "${CALLSCRIBE_FETCH_GEMMA:-0}" = 1 ] && [ ! -s "$out/gemma-3-270m-q4_k_m.gg
   mv "$out/gemma-3-270m-q4_k_m.gguf.part" "$out/gemma-3-270m-q4_k_m.gguf"
   rm -rf "$cache/gemma"
 fi
+# Optional (CALLSCRIBE_FETCH_REAL_SPEECH=1, for benches/diarization.rs): real recorded
+# conversations with hand-made speaker labels (RTTM), shipped in the sdists of PyPI's
+# pyannote.audio (MIT): its tutorial sample (30 s, two people talking, overlap
+# included; 3.4.0) and its test data (14 excerpts of 30 s from the AMI meeting corpus,
+# CC BY 4.0, one to four speakers; 3.0.1). Unpacked to OUT_DIR/real-speech/.
+sdist() { # url sha256 dest
+  if [ ! -s "$3" ]; then
+    curl -fsSL -o "$3.part" "$1"
+    echo "$2  $3.part" | sha256sum -c --quiet
+    mv "$3.part" "$3"
+  fi
+}
+if [ "${CALLSCRIBE_FETCH_REAL_SPEECH:-0}" = 1 ] && [ ! -s "$out/real-speech/sample.rttm" ]; then
+  py=https://files.pythonhosted.org/packages
+  sdist "$py/d2/83/7f2b4fedeab99395d3f1afcb21fd16e98f6dd37f8bce5811d0e91b9fc2f1/pyannote.audio-3.0.1.tar.gz" \
+    eca1f55830ba8b880b8c2c216326d093a3fa4fa96d6f19ad6d75dea21c64b8c2 "$cache/pyannote.audio-3.0.1.tar.gz"
+  sdist "$py/ec/1e/efe9619c38f1281ddf21640654d8ea9e3f67c459b76f78657b26d8557bbe/pyannote_audio-3.4.0.tar.gz" \
+    d523d883cb8d37cb6daf99f3ba83f9138bb193646ad71e6eae7deb89d8ddd642 "$cache/pyannote_audio-3.4.0.tar.gz"
+  rm -rf "$out/real-speech" && mkdir -p "$out/real-speech"
+  tar xzf "$cache/pyannote.audio-3.0.1.tar.gz" -C "$out/real-speech" --strip-components=3 \
+    --wildcards 'pyannote.audio-3.0.1/tests/data/*.wav' 'pyannote.audio-3.0.1/tests/data/*.rttm'
+  tar xzf "$cache/pyannote_audio-3.4.0.tar.gz" -C "$out/real-speech" --strip-components=4 \
+    pyannote_audio-3.4.0/pyannote/audio/sample/sample.wav pyannote_audio-3.4.0/pyannote/audio/sample/sample.rttm
+  rm -f "$out/real-speech/empty.wav"
+fi
 ls -la "$out"

@@ -107,6 +107,9 @@ impl Default for AsrConfig {
 /// Untranscribed seconds after whisper's last segment in a window above which
 /// the rest of the window is decoded again on its own.
 const TAIL_RETRY_SECONDS: f64 = 2.0;
+/// Silence after each window's speech, so that whisper's last seek never leaves
+/// a stretch too short for its DTW alignment (see `transcribe`).
+const TAIL_PAD_SECONDS: f64 = 0.3;
 
 /// Primes whisper to write Hindi and Marathi in Devanagari.
 const DEVANAGARI_PROMPT: &str = "नमस्ते, मैं आपसे बात कर रहा हूँ।";
@@ -236,10 +239,14 @@ impl WhisperEngine {
             // whisper.cpp's DTW asserts when a decoded stretch spans under 0.16 s
             // (its median filter is 7 audio tokens wide), and it warns on input
             // under a second: a short window is padded with silence to one second,
-            // and times are kept inside the real audio.
-            if pcm.len() < rate as usize {
-                pcm.resize(rate as usize, 0.0);
-            }
+            // and times are kept inside the real audio. After its last timestamp
+            // whisper decodes the rest of the window on its own, and a real AMI
+            // recording crashed with 0.14 s left there: every window also gets
+            // `TAIL_PAD_SECONDS` of silence after its speech (windows are at most
+            // 29.5 s, so this never adds an encoder pass). The child process's
+            // careful retry without DTW stays the backstop.
+            let padded = pcm.len() + (TAIL_PAD_SECONDS * rate as f64) as usize;
+            pcm.resize(padded.clamp(rate as usize, 30 * rate as usize), 0.0);
             let mut fit = self.config.fit_audio_ctx && w.duration() <= self.config.fit_max_seconds;
             let (mut segs, mut covered) = self.transcribe_window(&mut state, &pcm, w, &language, fit, abort)?;
             if fit && suspect(&segs, &self.config) {
