@@ -290,6 +290,14 @@ async fn garbage_from_the_http_engine_fails_validation_clearly() {
     assert!(e.to_string().contains("sentiment") || e.to_string().contains("outcome"), "{e}");
     assert!(!e.is_transient(), "a wrong answer is not retried forever");
 
+    // An answer cut at the token limit says so (SmolLM2 behind llama-server
+    // ended all 16 answers of the outcome bench inside a string).
+    let cut =
+        serve(r#"{"choices":[{"finish_reason":"length","message":{"content":"{\"summary\":\"The the the the"}}]}"#)
+            .await;
+    let e = http_analyzer(cut).analyze(&transcript(ENGLISH), &ctx()).await.unwrap_err();
+    assert!(matches!(e, AnalyzeError::Invalid(_)) && e.to_string().contains("max_tokens (400)"), "{e}");
+
     let garbage = serve("<html>502 gateway</html>").await;
     let e = http_analyzer(garbage).analyze(&transcript(ENGLISH), &ctx()).await.unwrap_err();
     assert!(e.to_string().contains("not JSON"), "{e}");

@@ -70,7 +70,17 @@ impl OpenAiHttp {
             .as_str()
             .ok_or_else(|| AnalyzeError::Invalid("the reply has no choices[0].message.content".into()))?;
         let content = content.trim().trim_start_matches("```json").trim_start_matches("```").trim_end_matches("```");
-        serde_json::from_str(content.trim())
-            .map_err(|e| AnalyzeError::Invalid(format!("the model's answer is not JSON ({e})")))
+        serde_json::from_str(content.trim()).map_err(|e| {
+            // A small model looping inside a string runs into the token limit:
+            // say so, rather than only that the JSON ends early.
+            if v["choices"][0]["finish_reason"] == "length" {
+                AnalyzeError::Invalid(format!(
+                    "the model's answer was cut off at max_tokens ({}) before its JSON was complete",
+                    self.config.max_tokens
+                ))
+            } else {
+                AnalyzeError::Invalid(format!("the model's answer is not JSON ({e})"))
+            }
+        })
     }
 }
