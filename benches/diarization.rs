@@ -335,12 +335,9 @@ fn real_speech(engine: &WhisperEngine) {
         if !wav.exists() || speech < 10.0 || only.is_some_and(|o| !o.split(',').any(|x| x == uri)) {
             continue;
         }
-        let mut r = hound::WavReader::open(&wav).unwrap();
-        let rate = r.spec().sample_rate;
-        let x: Vec<f32> = match r.spec().sample_format {
-            hound::SampleFormat::Float => r.samples::<f32>().map(Result::unwrap).collect(),
-            hound::SampleFormat::Int => r.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect(),
-        };
+        // The worker's own decoder (these WAVs are 16-bit and 32-bit float).
+        let audio = callscribe::audio::decode::decode_file(&wav, None, std::time::Duration::from_secs(600)).unwrap();
+        let (rate, x) = (audio.sample_rate, audio.channels.into_iter().next().unwrap());
         let x = resample(&[x], rate, 16000).unwrap().remove(0);
         // CALLSCRIBE_BENCH_WIDEBAND=1: the recording as it is (16 kHz), for comparison.
         let x = if std::env::var("CALLSCRIBE_BENCH_WIDEBAND").is_ok() { x } else { telephone(&x) };
