@@ -195,10 +195,17 @@ fn ideal_words(turns: &Turns) -> Vec<callscribe::asr::Segment> {
 /// encoder (models/voice-encoder.safetensors), with the separation of the two
 /// closest clusters printed for the thresholds' choice.
 fn count_speakers(dir: &Path) {
-    use callscribe::diarize::{by_clustering, voice::VoiceEncoder, ENCODER_THRESHOLDS, FEATURE_THRESHOLDS};
+    use callscribe::diarize::{
+        by_clustering, by_segmentation_at, segment::Segmenter, voice::VoiceEncoder, ENCODER_THRESHOLDS,
+        FEATURE_THRESHOLDS,
+    };
     let (distinct, extra) = voice_set();
-    let encoder = VoiceEncoder::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/voice-encoder.safetensors"))
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let encoder = VoiceEncoder::load(&root.join("models/voice-encoder.safetensors"))
         .map_err(|e| eprintln!("no voice encoder ({e}): features only"))
+        .ok();
+    let segmenter = Segmenter::load(&root.join("models/segmentation.safetensors"))
+        .map_err(|e| eprintln!("no segmentation model ({e})"))
         .ok();
     let mut sets: Vec<(usize, Vec<&str>)> = Vec::new();
     for v in distinct.iter().chain(&extra) {
@@ -214,15 +221,22 @@ fn count_speakers(dir: &Path) {
     }
     println!(
         "\nspeaker count and mono DER (8 kHz µ-law, speakers.max = 3, words placed ideally): features \
-         (thresholds {:?}) and voice encoder ({:?}); distance of the two closest clusters for k = 2, 3\n",
-        FEATURE_THRESHOLDS, ENCODER_THRESHOLDS
+         (thresholds {:?}), voice encoder ({:?}) and segmentation + encoder (link threshold {}); \
+         distance of the two closest clusters for k = 2, 3 (segmentation: where the merging stopped)\n",
+        FEATURE_THRESHOLDS,
+        ENCODER_THRESHOLDS,
+        link_threshold()
     );
-    println!("| voices | true | features: found | sep k=2 | k=3 | DER | encoder: found | sep k=2 | k=3 | DER |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let mut right = [[0usize; 4]; 2];
+    println!(
+        "| voices | true | features: found | sep k=2 | k=3 | DER | encoder: found | sep k=2 | k=3 | DER | \
+         segmentation: found | stopped at | DER |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    const METHODS: [&str; 3] = ["features", "encoder", "segmentation"];
+    let mut right = [[0usize; 4]; 3];
     let mut total = [0usize; 4];
-    let mut der_sum = [[0.0f64; 4]; 2];
-    let mut seconds = [0.0f64; 2];
+    let mut der_sum = [[0.0f64; 4]; 3];
+    let mut seconds = [0.0f64; 3];
     let mut audio_seconds = 0.0;
     for (n, (truth, voices)) in sets.iter().enumerate() {
         let (x, turns) = mono_call(voices, dir, n);
@@ -230,25 +244,33 @@ fn count_speakers(dir: &Path) {
         audio_seconds += x.len() as f64 / 16000.0;
         total[*truth] += 1;
         let mut cells = Vec::new();
-        for (m, enc) in [None, encoder.as_ref()].into_iter().enumerate() {
-            if m == 1 && enc.is_none() {
-                cells.push("— | — | — | —".to_string());
-                continue;
-            }
+        for m in 0..METHODS.len() {
             let mut segs = ideal_words(&turns);
             let t0 = std::time::Instant::now();
-            let info = by_clustering(&x, 16000, &mut segs, 1, 3, enc);
+            let info = match (m, encoder.as_ref(), segmenter.as_ref()) {
+                (0, _, _) => by_clustering(&x, 16000, &mut segs, 1, 3, None),
+                (1, Some(enc), _) => by_clustering(&x, 16000, &mut segs, 1, 3, Some(enc)),
+                (2, Some(enc), Some(seg)) => by_segmentation_at(&x, &mut segs, 1, 3, seg, enc, link_threshold()),
+                _ => {
+                    cells.push(if m == 2 { "— | — | —" } else { "— | — | — | —" }.to_string());
+                    continue;
+                }
+            };
             seconds[m] += t0.elapsed().as_secs_f64();
             let hyp: Turns = segs.iter().map(|s| (s.start, s.end, s.speaker.clone().unwrap_or_default())).collect();
             let d = der::der(&turns, &hyp);
             der_sum[m][*truth] += d;
             right[m][*truth] += usize::from(info.speakers == *truth);
             let sep = |k: usize| info.separations.get(k).map_or("—".to_string(), |s| format!("{s:.2}"));
-            cells.push(format!("{} | {} | {} | {:.1} %", info.speakers, sep(0), sep(1), d * 100.0));
+            cells.push(if m == 2 {
+                format!("{} | {} | {:.1} %", info.speakers, sep(0), d * 100.0)
+            } else {
+                format!("{} | {} | {} | {:.1} %", info.speakers, sep(0), sep(1), d * 100.0)
+            });
         }
-        println!("| {} | {truth} | {} | {} |", voices.join(" / "), cells[0], cells[1]);
+        println!("| {} | {truth} | {} |", voices.join(" / "), cells.join(" | "));
     }
-    for (m, name) in ["features", "encoder"].iter().enumerate() {
+    for (m, name) in METHODS.iter().enumerate() {
         for k in 1..=3 {
             println!(
                 "{name}: {k} voice(s) counted right in {}/{}, mean DER {:.1} %",
@@ -259,6 +281,15 @@ fn count_speakers(dir: &Path) {
         }
         println!("{name}: {:.2} s for {:.0} s of audio", seconds[m], audio_seconds);
     }
+}
+
+/// The segmentation path's link threshold: `CALLSCRIBE_BENCH_LINK` (to choose
+/// it), else the worker's [`callscribe::diarize::LINK_THRESHOLD`].
+fn link_threshold() -> f64 {
+    std::env::var("CALLSCRIBE_BENCH_LINK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(callscribe::diarize::LINK_THRESHOLD)
 }
 
 /// Reference turns per recording from RTTM files.
@@ -303,31 +334,42 @@ fn speech_and_overlap(turns: &Turns) -> (f64, f64) {
 /// the recordings and hand-made RTTM labels of `models/real-speech` (pyannote.audio's
 /// sample and AMI meeting excerpts, fetched by `CALLSCRIBE_FETCH_REAL_SPEECH=1
 /// scripts/fetch-models.sh`), taken through the telephone band (8 kHz µ-law), each
-/// transcribed once by whisper and then clustered with the default speaker range
-/// (1–2), a wider one (1–4) and the exact count as a hint, by the voice encoder and,
-/// for comparison, the hand-made features. DER without a collar, overlap included;
-/// the last column places words ideally inside the reference turns (the speaker
-/// decision alone). Recordings with under 10 s of speech are left out.
+/// transcribed once by whisper and then labelled with the default speaker range
+/// (1–2), a wider one (1–4) and the exact count as a hint, two ways: voice pieces
+/// cut at pauses and clustered by the voice encoder, and the segmentation network
+/// linked by the encoder ([`callscribe::diarize::by_segmentation`], the worker's
+/// default when both models are present); the hand-made features for comparison.
+/// DER without a collar, overlap included; the "ideal words" columns place words
+/// evenly inside the reference turns (the speaker decision alone). Means are given
+/// per speaker count and split into the AMI training excerpts (trn00–09, on which
+/// the segmentation path's thresholds were chosen) and the rest. Recordings with
+/// under 10 s of speech are left out.
 fn real_speech(engine: &WhisperEngine) {
-    use callscribe::diarize::{by_clustering, voice::VoiceEncoder};
+    use callscribe::diarize::{by_clustering, by_segmentation_at, segment::Segmenter, voice::VoiceEncoder};
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("models/real-speech");
     let encoder = VoiceEncoder::load(&root.join("models/voice-encoder.safetensors")).expect("voice encoder");
+    let segmenter = Segmenter::load(&root.join("models/segmentation.safetensors")).expect("segmentation model");
     let abort = AtomicBool::new(false);
     println!(
         "\nreal recorded conversation, mono, {}, model {}: DER without a collar (overlap counted); \
-         found = speakers found\n",
+         found = speakers found; pieces = voice pieces cut at pauses (encoder), segmentation = \
+         segmentation network + encoder\n",
         if std::env::var("CALLSCRIBE_BENCH_WIDEBAND").is_ok() { "16 kHz as recorded" } else { "8 kHz µ-law" },
         engine.model_name()
     );
     println!(
-        "| recording | speakers | speech s | overlap | features 1–2: found, DER | encoder 1–2: found, DER | \
-         encoder 1–4: found, DER | encoder, exact count: DER | same, 0.25 s collar | exact count, ideal words |"
+        "| recording | speakers | speech s | overlap | features 1–2 | pieces 1–2 | pieces 1–4 | pieces exact | \
+         pieces exact, ideal words | segmentation 1–2 | segmentation 1–4 | segmentation exact | same, 0.25 s collar | \
+         segmentation exact, ideal words |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let mut by_count: std::collections::BTreeMap<usize, Vec<[f64; 6]>> = Default::default();
-    let mut counted_right = [0usize; 2];
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    // Per recording: DER of the ten columns after the overlap.
+    let mut by_count: std::collections::BTreeMap<usize, Vec<[f64; 10]>> = Default::default();
+    let mut by_split: std::collections::BTreeMap<&str, Vec<[f64; 10]>> = Default::default();
+    let mut counted_right = [[0usize; 2]; 2];
     let mut seconds = 0.0;
+    let mut spent = [0.0f64; 2];
     for (uri, reference) in read_rttm(&dir) {
         let wav = dir.join(format!("{uri}.wav"));
         let (speech, overlap) = speech_and_overlap(&reference);
@@ -349,53 +391,88 @@ fn real_speech(engine: &WhisperEngine) {
             v.len()
         };
         let words = engine.transcribe(&x, 0, &abort).unwrap().segments;
-        let run = |segs: &[callscribe::asr::Segment], min: usize, max: usize, enc: Option<&VoiceEncoder>| {
+        let ideal = ideal_words(&reference);
+        let mut run = |segs: &[callscribe::asr::Segment], min: usize, max: usize, method: usize| {
             let mut segs = segs.to_vec();
-            let info = by_clustering(&x, 16000, &mut segs, min, max, enc);
+            let t0 = std::time::Instant::now();
+            let info = match method {
+                0 => by_clustering(&x, 16000, &mut segs, min, max, None),
+                1 => by_clustering(&x, 16000, &mut segs, min, max, Some(&encoder)),
+                _ => by_segmentation_at(&x, &mut segs, min, max, &segmenter, &encoder, link_threshold()),
+            };
+            if method > 0 {
+                spent[method - 1] += t0.elapsed().as_secs_f64();
+            }
             let hyp: Turns = segs.iter().map(|s| (s.start, s.end, s.speaker.clone().unwrap_or_default())).collect();
             (info.speakers, der::der(&reference, &hyp), der::der_collar(&reference, &hyp, 0.25))
         };
-        let features = run(&words, 1, 2, None);
-        let default = run(&words, 1, 2, Some(&encoder));
-        let wide = run(&words, 1, 4, Some(&encoder));
-        let exact = run(&words, truth, truth, Some(&encoder));
-        let ideal = run(&ideal_words(&reference), truth, truth, Some(&encoder));
-        counted_right[0] += usize::from(default.0 == truth.min(2));
-        counted_right[1] += usize::from(wide.0 == truth.min(4));
-        by_count.entry(truth).or_default().push([features.1, default.1, wide.1, exact.1, exact.2, ideal.1]);
+        let features = run(&words, 1, 2, 0);
+        let cells = [
+            run(&words, 1, 2, 1),
+            run(&words, 1, 4, 1),
+            run(&words, truth, truth, 1),
+            run(&ideal, truth, truth, 1),
+            run(&words, 1, 2, 2),
+            run(&words, 1, 4, 2),
+            run(&words, truth, truth, 2),
+            run(&ideal, truth, truth, 2),
+        ];
+        for (m, c) in [(0, 0), (1, 4)] {
+            counted_right[m][0] += usize::from(cells[c].0 == truth.min(2));
+            counted_right[m][1] += usize::from(cells[c + 1].0 == truth.min(4));
+        }
+        let row = [
+            features.1, cells[0].1, cells[1].1, cells[2].1, cells[3].1, cells[4].1, cells[5].1, cells[6].1, cells[6].2,
+            cells[7].1,
+        ];
+        by_count.entry(truth).or_default().push(row);
+        by_split.entry(if uri.starts_with("trn") { "trn00–09 (tuned on)" } else { "held out" }).or_default().push(row);
         let pct = |d: f64| format!("{:.1} %", d * 100.0);
+        let found = |c: (usize, f64, f64)| format!("{}, {}", c.0, pct(c.1));
         println!(
-            "| {uri} | {truth} | {speech:.1} | {} | {}, {} | {}, {} | {}, {} | {} | {} | {} |",
+            "| {uri} | {truth} | {speech:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             pct(overlap),
-            features.0,
-            pct(features.1),
-            default.0,
-            pct(default.1),
-            wide.0,
-            pct(wide.1),
-            pct(exact.1),
-            pct(exact.2),
-            pct(ideal.1)
+            found(features),
+            found(cells[0]),
+            found(cells[1]),
+            pct(cells[2].1),
+            pct(cells[3].1),
+            found(cells[4]),
+            found(cells[5]),
+            pct(cells[6].1),
+            pct(cells[6].2),
+            pct(cells[7].1)
         );
     }
-    let n: usize = by_count.values().map(Vec::len).sum();
-    for (k, rows) in &by_count {
+    let summary = |label: String, rows: &Vec<[f64; 10]>| {
         let mean = |i: usize| rows.iter().map(|r| r[i]).sum::<f64>() / rows.len() as f64 * 100.0;
         println!(
-            "{k} speakers ({} recordings): mean DER features 1–2 {:.1} %, encoder 1–2 {:.1} %, 1–4 {:.1} %, \
-             exact {:.1} % (collar {:.1} %), ideal words {:.1} %",
+            "{label} ({} recordings): mean DER features 1–2 {:.1} %; pieces 1–2 {:.1} %, 1–4 {:.1} %, exact {:.1} %, \
+             ideal words {:.1} %; segmentation 1–2 {:.1} %, 1–4 {:.1} %, exact {:.1} % (collar {:.1} %), ideal words {:.1} %",
             rows.len(),
             mean(0),
             mean(1),
             mean(2),
             mean(3),
             mean(4),
-            mean(5)
+            mean(5),
+            mean(6),
+            mean(7),
+            mean(8),
+            mean(9)
         );
+    };
+    for (k, rows) in &by_count {
+        summary(format!("{k} speakers"), rows);
     }
+    for (split, rows) in &by_split {
+        summary(split.to_string(), rows);
+    }
+    let n: usize = by_count.values().map(Vec::len).sum();
     println!(
-        "speaker count right (capped at the range's max): 1–2 {}/{n}, 1–4 {}/{n}; {seconds:.0} s of audio",
-        counted_right[0], counted_right[1]
+        "speaker count right (capped at the range's max): pieces 1–2 {}/{n}, 1–4 {}/{n}; segmentation 1–2 {}/{n}, \
+         1–4 {}/{n}; {seconds:.0} s of audio; speaker time (5 runs each) pieces {:.1} s, segmentation {:.1} s",
+        counted_right[0][0], counted_right[0][1], counted_right[1][0], counted_right[1][1], spent[0], spent[1]
     );
 }
 

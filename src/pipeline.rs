@@ -171,7 +171,19 @@ pub fn recognise(
             Method::Cluster => {
                 let encoder = voice_encoder(speakers);
                 let (min, max) = (speakers.min, speakers.max);
-                diarize::by_clustering(mono, audio16k.sample_rate, &mut t.segments, min, max, encoder.as_deref());
+                match (segmenter(speakers), encoder.as_deref()) {
+                    (Some(seg), Some(enc)) if audio16k.sample_rate == 16_000 => {
+                        diarize::by_segmentation(mono, &mut t.segments, min, max, &seg, enc)
+                    }
+                    _ => diarize::by_clustering(
+                        mono,
+                        audio16k.sample_rate,
+                        &mut t.segments,
+                        min,
+                        max,
+                        encoder.as_deref(),
+                    ),
+                };
             }
         }
         diarize::name_by_opening(&mut t.segments, &speakers.channel_labels);
@@ -193,6 +205,19 @@ fn voice_encoder(speakers: &SpeakersConfig) -> Option<Arc<diarize::voice::VoiceE
         Ok(e) => Some(e),
         Err(e) => {
             tracing::warn!(error = %e, "the voice encoder did not load; hand-made voice features are used");
+            None
+        }
+    }
+}
+
+/// The configured segmentation network, loaded once per process; one that will
+/// not load is reported and voice pieces are cut at pauses instead.
+fn segmenter(speakers: &SpeakersConfig) -> Option<Arc<diarize::segment::Segmenter>> {
+    let path = speakers.segmentation_model.as_deref()?;
+    match diarize::segment::shared(path) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "the speaker segmentation model did not load; voice pieces are cut at pauses");
             None
         }
     }

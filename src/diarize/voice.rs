@@ -55,15 +55,15 @@ pub struct VoiceEncoder {
 }
 
 /// A tensor's shape and values.
-type Tensor = (Vec<usize>, Vec<f32>);
+pub(crate) type Tensor = (Vec<usize>, Vec<f32>);
 
 /// One batch's embeddings and the piece each belongs to.
 type Embedded<'a> = (Vec<Vec<f32>>, &'a [usize]);
 
 /// Read the tensors of a safetensors file (F32 only).
-fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, String> {
+pub(crate) fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let bad = |why: &str| format!("{}: not a voice encoder file ({why})", path.display());
+    let bad = |why: &str| format!("{}: not a safetensors weights file ({why})", path.display());
     let n = u64::from_le_bytes(bytes.get(..8).ok_or_else(|| bad("too short"))?.try_into().unwrap_or([0; 8])) as usize;
     let head = bytes.get(8..8 + n).ok_or_else(|| bad("truncated header"))?;
     let header: serde_json::Map<String, serde_json::Value> =
@@ -257,7 +257,7 @@ fn reflect(i: isize, n: usize) -> usize {
 }
 
 /// `c = a · bᵀ`: `a` is `m × k`, `b` is `n × k`, both row-major; `c` is `m × n`.
-fn gemm_bt(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, c: &mut [f32]) {
+pub(crate) fn gemm_bt(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, c: &mut [f32]) {
     assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
     // SAFETY: the asserts above bound every index sgemm touches: a is m×k with
     // row stride k, b read as k×n with row stride 1 and column stride k, c is m×n.
@@ -281,11 +281,11 @@ fn gemm_bt(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, c: &mut [f32]) {
     }
 }
 
-fn sigmoid(x: f32) -> f32 {
+pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-fn unit(mut v: Vec<f32>) -> Vec<f32> {
+pub(crate) fn unit(mut v: Vec<f32>) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
         v.iter_mut().for_each(|x| *x /= norm);
@@ -322,14 +322,24 @@ fn partials(n: usize) -> Vec<usize> {
 
 /// The encoder at `path`, loaded once per process.
 pub fn shared(path: &Path) -> Result<Arc<VoiceEncoder>, String> {
-    static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<VoiceEncoder>>>> = OnceLock::new();
+    load_once(path, VoiceEncoder::load)
+}
+
+/// A model file loaded once per process and shared: later calls for the same
+/// path (and type) get the same copy.
+pub(crate) fn load_once<T: Send + Sync + 'static>(
+    path: &Path,
+    load: impl FnOnce(&Path) -> Result<T, String>,
+) -> Result<Arc<T>, String> {
+    type Loaded = HashMap<PathBuf, Arc<dyn std::any::Any + Send + Sync>>;
+    static LOADED: OnceLock<Mutex<Loaded>> = OnceLock::new();
     let mut map = LOADED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(e) = map.get(path) {
-        return Ok(e.clone());
+    if let Some(m) = map.get(path).and_then(|m| m.clone().downcast::<T>().ok()) {
+        return Ok(m);
     }
-    let e = Arc::new(VoiceEncoder::load(path)?);
-    map.insert(path.to_path_buf(), e.clone());
-    Ok(e)
+    let m = Arc::new(load(path)?);
+    map.insert(path.to_path_buf(), m.clone());
+    Ok(m)
 }
 
 #[cfg(test)]
