@@ -448,6 +448,32 @@ fn invalid(key: &'static str, value: impl Into<String>, reason: impl Into<String
     ConfigError::Invalid { key, value: value.into(), reason: reason.into() }
 }
 
+/// A speaker model setting: `off` (or empty) is none, `auto` the file `name`
+/// beside the whisper model when it is there, anything else a path that must exist.
+fn speaker_model(
+    key: &'static str,
+    value: &str,
+    whisper: &Path,
+    name: &str,
+    off: &str,
+) -> Result<Option<PathBuf>, ConfigError> {
+    match value.trim() {
+        "" | "off" => Ok(None),
+        "auto" => Ok(Some(whisper.with_file_name(name)).filter(|p| p.is_file())),
+        path => {
+            let p = PathBuf::from(path);
+            if !p.is_file() {
+                return Err(invalid(
+                    key,
+                    path,
+                    format!("no such file: scripts/fetch-models.sh makes models/{name}; \"auto\" uses it when present, {off}"),
+                ));
+            }
+            Ok(Some(p))
+        }
+    }
+}
+
 /// Which database the queue lives in, decided from the URL scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -963,40 +989,23 @@ impl RawConfig {
                 format!("must be from speakers.min ({}) to {}", sp.min, crate::diarize::MAX_SPEAKERS),
             ));
         }
-        let voice_model = match sp.voice_model.trim() {
-            "" | "off" => None,
-            // Beside the whisper model when it is there (scripts/fetch-models.sh
-            // puts both in models/), else the hand-made features.
-            "auto" => Some(Path::new(a.model.trim()).with_file_name(VOICE_MODEL_FILE)).filter(|p| p.is_file()),
-            path => {
-                let p = PathBuf::from(path);
-                if !p.is_file() {
-                    return Err(invalid(
-                        "speakers.voice_model",
-                        path,
-                        "no such file: scripts/fetch-models.sh makes models/voice-encoder.safetensors; \
-                         \"auto\" uses it when present, \"off\" the hand-made features",
-                    ));
-                }
-                Some(p)
-            }
-        };
-        let segmentation_model = match sp.segmentation_model.trim() {
-            "" | "off" => None,
-            "auto" => Some(Path::new(a.model.trim()).with_file_name(SEGMENTATION_MODEL_FILE)).filter(|p| p.is_file()),
-            path => {
-                let p = PathBuf::from(path);
-                if !p.is_file() {
-                    return Err(invalid(
-                        "speakers.segmentation_model",
-                        path,
-                        "no such file: scripts/fetch-models.sh makes models/segmentation.safetensors; \
-                         \"auto\" uses it when present, \"off\" cuts voice pieces at pauses",
-                    ));
-                }
-                Some(p)
-            }
-        };
+        // Model files beside the whisper model when they are there
+        // (scripts/fetch-models.sh puts them all in models/).
+        let whisper = Path::new(a.model.trim());
+        let voice_model = speaker_model(
+            "speakers.voice_model",
+            &sp.voice_model,
+            whisper,
+            VOICE_MODEL_FILE,
+            "\"off\" the hand-made features",
+        )?;
+        let segmentation_model = speaker_model(
+            "speakers.segmentation_model",
+            &sp.segmentation_model,
+            whisper,
+            SEGMENTATION_MODEL_FILE,
+            "\"off\" cuts voice pieces at pauses",
+        )?;
         let speakers = SpeakersConfig {
             channel_labels: sp.channel_labels,
             mono_method,
@@ -1241,6 +1250,23 @@ mod tests {
         let err = raw.validate().unwrap_err().to_string();
         assert!(err.contains("database.url"), "{err}");
         assert!(!err.contains("tiger"), "password leaked: {err}");
+
+        // Speaker model paths must exist; "auto" without the files and "off" are fine.
+        for key in ["voice_model", "segmentation_model"] {
+            let mut raw = RawConfig::default();
+            let missing = "/nonexistent/weights.safetensors".to_string();
+            match key {
+                "voice_model" => raw.speakers.voice_model = missing,
+                _ => raw.speakers.segmentation_model = missing,
+            }
+            let err = raw.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("speakers.{key}")) && err.contains("fetch-models.sh"), "{err}");
+        }
+        let mut raw = RawConfig::default();
+        raw.asr.model = "/nonexistent/ggml-base.bin".into();
+        raw.speakers.segmentation_model = "off".into();
+        let c = raw.validate().unwrap();
+        assert_eq!((c.speakers.voice_model, c.speakers.segmentation_model), (None, None));
     }
 
     #[test]

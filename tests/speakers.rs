@@ -44,6 +44,23 @@ fn sample_conversation() -> (Vec<f32>, Vec<(f64, f64, String)>) {
     (audio.channels.into_iter().next().unwrap(), turns)
 }
 
+/// The same four lines of a collection call said by `voice` (espeak-ng, 16 kHz).
+fn said(voice: &str, dir: &Path) -> Vec<Vec<f32>> {
+    let lines = [
+        "Good morning, this is Priya from Apex Finance calling about your loan account.",
+        "Your instalment of five thousand rupees was due last week and has not been received.",
+        "I can pay on Friday, the twenty third, when my salary comes in.",
+        "Thank you for your time. Have a good day.",
+    ];
+    lines.iter().map(|l| common::speak_16k(voice, l, 160, dir)).collect()
+}
+
+/// Utterances one after another, each followed by 0.5 s of silence.
+fn join(parts: Vec<&Vec<f32>>) -> Vec<f32> {
+    let pause = [0.0f32; 8000];
+    parts.into_iter().flat_map(|p| p.iter().chain(&pause)).copied().collect()
+}
+
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -78,15 +95,7 @@ fn embedding_equals_an_independent_numpy_implementation() {
 fn voices_are_told_apart_and_clustered() {
     let dir = tempfile::tempdir().unwrap();
     let enc = encoder();
-    let lines = [
-        "Good morning, this is Priya from Apex Finance calling about your loan account.",
-        "Your instalment of five thousand rupees was due last week and has not been received.",
-        "I can pay on Friday, the twenty third, when my salary comes in.",
-        "Thank you for your time. Have a good day.",
-    ];
-    let said =
-        |voice: &str| -> Vec<Vec<f32>> { lines.iter().map(|l| common::speak_16k(voice, l, 160, dir.path())).collect() };
-    let (a, b) = (said("en-us+m1"), said("en-us+f3"));
+    let (a, b) = (said("en-us+m1", dir.path()), said("en-us+f3", dir.path()));
     let ea: Vec<Vec<f32>> = a.iter().map(|x| enc.embed(x)).collect();
     let eb: Vec<Vec<f32>> = b.iter().map(|x| enc.embed(x)).collect();
     // Every pair of lines by one voice is closer than any line of one voice to
@@ -100,10 +109,6 @@ fn voices_are_told_apart_and_clustered() {
     assert!(closest_same > farthest_other, "same voice {closest_same:.3}, other voice {farthest_other:.3}");
 
     // A monologue stays one speaker; a dialogue of the two is split in two.
-    let pause = vec![0.0f32; 8000];
-    let join = |parts: Vec<&Vec<f32>>| -> Vec<f32> {
-        parts.into_iter().flat_map(|p| p.iter().chain(&pause)).copied().collect()
-    };
     let monologue = join(a.iter().collect());
     let dialogue = join(a.iter().zip(&b).flat_map(|(x, y)| [x, y]).collect());
     let one = by_clustering(&monologue, 16000, &mut Vec::new(), 1, 3, Some(&enc));
@@ -194,19 +199,7 @@ fn a_real_conversation_is_labelled_by_segmentation() {
 fn segmentation_keeps_one_voice_one_and_splits_two() {
     let dir = tempfile::tempdir().unwrap();
     let (seg, enc) = (segmenter(), encoder());
-    let lines = [
-        "Good morning, this is Priya from Apex Finance calling about your loan account.",
-        "Your instalment of five thousand rupees was due last week and has not been received.",
-        "I can pay on Friday, the twenty third, when my salary comes in.",
-        "Thank you for your time. Have a good day.",
-    ];
-    let said =
-        |voice: &str| -> Vec<Vec<f32>> { lines.iter().map(|l| common::speak_16k(voice, l, 160, dir.path())).collect() };
-    let (a, b) = (said("en-us+m1"), said("en-us+f3"));
-    let pause = vec![0.0f32; 8000];
-    let join = |parts: Vec<&Vec<f32>>| -> Vec<f32> {
-        parts.into_iter().flat_map(|p| p.iter().chain(&pause)).copied().collect()
-    };
+    let (a, b) = (said("en-us+m1", dir.path()), said("en-us+f3", dir.path()));
     let monologue = join(a.iter().chain(&a).collect());
     let dialogue = join(a.iter().zip(&b).flat_map(|(x, y)| [x, y]).collect());
     let one = by_segmentation(&monologue, &mut Vec::new(), 1, 3, &seg, &enc);

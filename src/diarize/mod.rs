@@ -321,30 +321,36 @@ pub fn by_segmentation_at(
         let c = s + f * FRAME_HOP + FRAME_CENTRE;
         (c.saturating_sub(FRAME_HOP / 2)).min(n)..(c + FRAME_HOP / 2).min(n)
     };
+    // Described a few windows at a time, so that an hour-long call never holds
+    // every window's speech at once (at most EMBED_WINDOWS × 3 × 10 s here).
+    const EMBED_WINDOWS: usize = 16;
     let mut units: Vec<(usize, usize)> = Vec::new();
-    let mut speech: Vec<Vec<f32>> = Vec::new();
-    for (c, (&s, cls)) in starts.iter().zip(&classes).enumerate() {
-        for k in 0..LOCAL {
-            let mut audio = Vec::new();
-            for (f, &class) in cls.iter().enumerate() {
-                if speaks(class, k) {
-                    audio.extend_from_slice(&samples[frame_span(s, f)]);
+    let mut seconds: Vec<f64> = Vec::new();
+    let mut embeddings: Vec<Vec<f64>> = Vec::new();
+    for first in (0..starts.len()).step_by(EMBED_WINDOWS) {
+        let mut speech: Vec<Vec<f32>> = Vec::new();
+        for c in first..(first + EMBED_WINDOWS).min(starts.len()) {
+            for k in 0..LOCAL {
+                let mut audio = Vec::new();
+                for (f, &class) in classes[c].iter().enumerate() {
+                    if speaks(class, k) {
+                        audio.extend_from_slice(&samples[frame_span(starts[c], f)]);
+                    }
+                }
+                if audio.len() >= 1_600 {
+                    units.push((c, k));
+                    seconds.push(audio.len() as f64 / 16_000.0);
+                    speech.push(audio);
                 }
             }
-            if audio.len() >= 1_600 {
-                units.push((c, k));
-                speech.push(audio);
-            }
         }
+        let refs: Vec<&[f32]> = speech.iter().map(Vec::as_slice).collect();
+        embeddings.extend(encoder.embed_many(&refs).into_iter().map(|v| v.into_iter().map(f64::from).collect()));
     }
     if units.is_empty() {
         return one(segments);
     }
-    let refs: Vec<&[f32]> = speech.iter().map(Vec::as_slice).collect();
-    let embeddings: Vec<Vec<f64>> =
-        encoder.embed_many(&refs).into_iter().map(|v| v.into_iter().map(f64::from).collect()).collect();
-    let strong: Vec<usize> =
-        (0..units.len()).filter(|&i| speech[i].len() as f64 >= MIN_VOICE_SECONDS * 16_000.0).collect();
+    let strong: Vec<usize> = (0..units.len()).filter(|&i| seconds[i] >= MIN_VOICE_SECONDS).collect();
     let strong = if strong.is_empty() { (0..units.len()).collect() } else { strong };
     let points: Vec<Vec<f64>> = strong.iter().map(|&i| embeddings[i].clone()).collect();
     let (labels, info) = agglomerate(&points, min.max(1), max.min(MAX_SPEAKERS), threshold);

@@ -17,7 +17,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::voice::{gemm_bt, read_safetensors, sigmoid};
+use super::voice::{gemm_bt, sigmoid, Tensors};
 
 /// Samples in one window (10 s at 16 kHz).
 pub const WINDOW: usize = 160_000;
@@ -89,14 +89,8 @@ pub struct Segmenter {
 impl Segmenter {
     /// Load `path` (see the module docs).
     pub fn load(path: &Path) -> Result<Self, String> {
-        let mut t = read_safetensors(path)?;
-        let mut take = |name: &str, shape: &[usize]| -> Result<Vec<f32>, String> {
-            match t.remove(name) {
-                Some((s, v)) if s == shape => Ok(v),
-                Some((s, _)) => Err(format!("{}: {name} has shape {s:?}, expected {shape:?}", path.display())),
-                None => Err(format!("{}: not a speaker segmentation file (no {name})", path.display())),
-            }
-        };
+        let mut t = Tensors::read(path, "a speaker segmentation")?;
+        let mut take = |name: &str, shape: &[usize]| t.take(name, shape);
         let wav_norm = (take("wav_norm.weight", &[1])?[0], take("wav_norm.bias", &[1])?[0]);
         let sinc = take("sinc.weight", &[SINC, 1, SINC_TAPS])?;
         let mut norm = |i: usize, n: usize| -> Result<(Vec<f32>, Vec<f32>), String> {

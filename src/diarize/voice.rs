@@ -55,13 +55,13 @@ pub struct VoiceEncoder {
 }
 
 /// A tensor's shape and values.
-pub(crate) type Tensor = (Vec<usize>, Vec<f32>);
+type Tensor = (Vec<usize>, Vec<f32>);
 
 /// One batch's embeddings and the piece each belongs to.
 type Embedded<'a> = (Vec<Vec<f32>>, &'a [usize]);
 
 /// Read the tensors of a safetensors file (F32 only).
-pub(crate) fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, String> {
+fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let bad = |why: &str| format!("{}: not a safetensors weights file ({why})", path.display());
     let n = u64::from_le_bytes(bytes.get(..8).ok_or_else(|| bad("too short"))?.try_into().unwrap_or([0; 8])) as usize;
@@ -93,17 +93,34 @@ pub(crate) fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, S
     Ok(out)
 }
 
+/// The tensors of a model file, taken out one by one with their shapes checked.
+pub(crate) struct Tensors {
+    map: HashMap<String, Tensor>,
+    path: PathBuf,
+    what: &'static str,
+}
+
+impl Tensors {
+    /// Read `path`, a safetensors file holding `what` (named in errors).
+    pub(crate) fn read(path: &Path, what: &'static str) -> Result<Self, String> {
+        Ok(Tensors { map: read_safetensors(path)?, path: path.to_path_buf(), what })
+    }
+
+    /// The values of tensor `name`, which must have `shape`.
+    pub(crate) fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+        match self.map.remove(name) {
+            Some((s, v)) if s == shape => Ok(v),
+            Some((s, _)) => Err(format!("{}: {name} has shape {s:?}, expected {shape:?}", self.path.display())),
+            None => Err(format!("{}: not {} file (no {name})", self.path.display(), self.what)),
+        }
+    }
+}
+
 impl VoiceEncoder {
     /// Load `path` (see the module docs).
     pub fn load(path: &Path) -> Result<Self, String> {
-        let mut t = read_safetensors(path)?;
-        let mut take = |name: &str, shape: &[usize]| -> Result<Vec<f32>, String> {
-            match t.remove(name) {
-                Some((s, v)) if s == shape => Ok(v),
-                Some((s, _)) => Err(format!("{}: {name} has shape {s:?}, expected {shape:?}", path.display())),
-                None => Err(format!("{}: not a voice encoder file (no {name})", path.display())),
-            }
-        };
+        let mut t = Tensors::read(path, "a voice encoder")?;
+        let mut take = |name: &str, shape: &[usize]| t.take(name, shape);
         let mut layers = Vec::new();
         for l in 0..LAYERS {
             let input = if l == 0 { N_MELS } else { HIDDEN };
