@@ -17,7 +17,7 @@
 //! | [`storage`] | S3 (R2, MinIO, AWS) and local-folder backends |
 //! | [`audio`] | decode any common format, resample to 16 kHz, quality figures, voice activity |
 //! | [`asr`] | whisper.cpp (the only FFI): model loaded once, a state per job, abort flag; repetition and no-speech clean-up |
-//! | [`diarize`] | speakers from channels, pauses or voice clustering; DER scorer; speaker metrics |
+//! | [`diarize`] | speakers from channels, pauses, or the segmentation network and voice encoder; DER scorer; speaker metrics |
 //! | [`analyze`] | summary, sentiment, findings with evidence, quality from score impacts, outcome: the LLM process supervisor, HTTP and heuristic engines, templates and their tiers (client, campaign, direction) |
 //! | [`models`] | faster-whisper (CTranslate2) → whisper.cpp ggml converter; installed models |
 //! | [`output`] | transcript formats for `transcribe` (json, srt, vtt, txt, tsv) |

@@ -3,12 +3,16 @@
 //!
 //! - [`Method::Gaps`]: what the Python worker did — the speaker changes at every
 //!   pause longer than a threshold;
-//! - [`Method::Cluster`] (default): voiced regions, cut into pieces of at most
-//!   3 s, are described by a neural voice embedding ([`voice`], when its weights
-//!   are configured) or by their spectral envelope and median pitch
-//!   ([`features`]), and clustered by duration-weighted k-means into as many
-//!   voices as stand apart ([`Thresholds`]); each word takes the speaker of the
-//!   piece it falls in, and segments are split where the speaker changes.
+//! - [`Method::Cluster`] (default): with both networks configured,
+//!   [`by_segmentation`]: the speaker segmentation network ([`segment`]) says who
+//!   speaks when inside overlapping 10 s windows, the voice encoder ([`voice`])
+//!   describes each window's speakers, and average-linkage clustering links them
+//!   across the call. Without the segmentation network, [`by_clustering`]: voiced
+//!   regions, cut into pieces of at most 3 s, are described by the voice encoder
+//!   or by their spectral envelope and median pitch ([`features`]), and clustered
+//!   by duration-weighted k-means into as many voices as stand apart
+//!   ([`Thresholds`]). Either way each word takes a speaker, and segments are
+//!   split where the speaker changes.
 //!
 //! [`der`] scores either against a reference; `benches/diarization.rs` shows
 //! which is better on two-voice calls. [`metrics`] turns labelled segments into
