@@ -392,8 +392,9 @@ pub fn by_segmentation_at(
         }
     }
     tracing::debug!(speakers = k, windows = starts.len(), units = units.len(), "mono speakers by segmentation");
-    // A word's voice: the most active over its frames, else over the nearest
-    // frames where anyone speaks.
+    // A word's voice: the most active over its frames, else the voice of the
+    // nearest frame where anyone speaks (found for every frame in two passes, so
+    // words in long stretches the network heard as silence cost no search).
     let frame = |t: f64| (((t * 16_000.0) as usize).saturating_sub(FRAME_CENTRE) / FRAME_HOP).min(grid - 1);
     let best = |a: usize, b: usize| -> Option<usize> {
         let mut total = vec![0f32; k];
@@ -402,17 +403,32 @@ pub fn by_segmentation_at(
         }
         (0..k).filter(|&j| total[j] > 0.0).max_by(|&x, &y| total[x].total_cmp(&total[y]))
     };
+    let own: Vec<Option<usize>> = (0..grid).map(|g| best(g, g)).collect();
+    let mut before: Vec<Option<(usize, usize)>> = vec![None; grid];
+    let mut last = None;
+    for (g, v) in own.iter().enumerate() {
+        last = v.map(|v| (g, v)).or(last);
+        before[g] = last;
+    }
+    let mut nearest = vec![0usize; grid];
+    let mut next: Option<(usize, usize)> = None;
+    for g in (0..grid).rev() {
+        next = own[g].map(|v| (g, v)).or(next);
+        nearest[g] = match (before[g], next) {
+            (Some((b, vb)), Some((a, va))) => {
+                if g - b <= a - g {
+                    vb
+                } else {
+                    va
+                }
+            }
+            (Some((_, v)), None) | (None, Some((_, v))) => v,
+            (None, None) => 0,
+        };
+    }
     label_words(segments, |a, b| {
         let (fa, fb) = (frame(a), frame(b).max(frame(a)));
-        best(fa, fb)
-            .or_else(|| {
-                (1..grid).find_map(|d| {
-                    let lo = fa.checked_sub(d).and_then(|g| best(g, g));
-                    let hi = Some(fb + d).filter(|&g| g < grid).and_then(|g| best(g, g));
-                    lo.or(hi)
-                })
-            })
-            .unwrap_or(0)
+        best(fa, fb).unwrap_or(nearest[(fa + fb) / 2])
     });
     info
 }
