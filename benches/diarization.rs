@@ -196,8 +196,7 @@ fn ideal_words(turns: &Turns) -> Vec<callscribe::asr::Segment> {
 /// closest clusters printed for the thresholds' choice.
 fn count_speakers(dir: &Path) {
     use callscribe::diarize::{
-        by_clustering, by_segmentation_at, segment::Segmenter, voice::VoiceEncoder, ENCODER_THRESHOLDS,
-        FEATURE_THRESHOLDS,
+        by_clustering, by_segmentation, segment::Segmenter, voice::VoiceEncoder, ENCODER_THRESHOLDS, FEATURE_THRESHOLDS,
     };
     let (distinct, extra) = voice_set();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -250,7 +249,7 @@ fn count_speakers(dir: &Path) {
             let info = match (m, encoder.as_ref(), segmenter.as_ref()) {
                 (0, _, _) => by_clustering(&x, 16000, &mut segs, 1, 3, None),
                 (1, Some(enc), _) => by_clustering(&x, 16000, &mut segs, 1, 3, Some(enc)),
-                (2, Some(enc), Some(seg)) => by_segmentation_at(&x, &mut segs, 1, 3, seg, enc, link_threshold()),
+                (2, Some(enc), Some(seg)) => by_segmentation(&x, &mut segs, 1, 3, seg, enc, link_threshold()),
                 _ => {
                     cells.push(if m == 2 { "— | — | —" } else { "— | — | — | —" }.to_string());
                     continue;
@@ -345,7 +344,7 @@ fn speech_and_overlap(turns: &Turns) -> (f64, f64) {
 /// the segmentation path's thresholds were chosen) and the rest. Recordings with
 /// under 10 s of speech are left out.
 fn real_speech(engine: &WhisperEngine) {
-    use callscribe::diarize::{by_clustering, by_segmentation_at, segment::Segmenter, voice::VoiceEncoder};
+    use callscribe::diarize::{by_clustering, by_segmentation, segment::Segmenter, voice::VoiceEncoder};
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("models/real-speech");
     let encoder = VoiceEncoder::load(&root.join("models/voice-encoder.safetensors")).expect("voice encoder");
@@ -398,7 +397,7 @@ fn real_speech(engine: &WhisperEngine) {
             let info = match method {
                 0 => by_clustering(&x, 16000, &mut segs, min, max, None),
                 1 => by_clustering(&x, 16000, &mut segs, min, max, Some(&encoder)),
-                _ => by_segmentation_at(&x, &mut segs, min, max, &segmenter, &encoder, link_threshold()),
+                _ => by_segmentation(&x, &mut segs, min, max, &segmenter, &encoder, link_threshold()),
             };
             if method > 0 {
                 spent[method - 1] += t0.elapsed().as_secs_f64();

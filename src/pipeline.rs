@@ -173,7 +173,7 @@ pub fn recognise(
                 let (min, max) = (speakers.min, speakers.max);
                 match (segmenter(speakers), encoder.as_deref()) {
                     (Some(seg), Some(enc)) if audio16k.sample_rate == 16_000 => {
-                        diarize::by_segmentation(mono, &mut t.segments, min, max, &seg, enc)
+                        diarize::by_segmentation(mono, &mut t.segments, min, max, &seg, enc, diarize::LINK_THRESHOLD)
                     }
                     _ => diarize::by_clustering(
                         mono,
@@ -200,27 +200,30 @@ pub fn recognise(
 /// The configured voice encoder, loaded once per process. One that will not
 /// load is reported and the hand-made features describe the voices instead.
 fn voice_encoder(speakers: &SpeakersConfig) -> Option<Arc<diarize::voice::VoiceEncoder>> {
-    let path = speakers.voice_model.as_deref()?;
-    match diarize::voice::shared(path) {
-        Ok(e) => Some(e),
-        Err(e) => {
-            tracing::warn!(error = %e, "the voice encoder did not load; hand-made voice features are used");
-            None
-        }
-    }
+    speaker_model(
+        speakers.voice_model.as_deref(),
+        diarize::voice::shared,
+        "the voice encoder did not load; hand-made voice features are used",
+    )
 }
 
 /// The configured segmentation network, loaded once per process; one that will
 /// not load is reported and voice pieces are cut at pauses instead.
 fn segmenter(speakers: &SpeakersConfig) -> Option<Arc<diarize::segment::Segmenter>> {
-    let path = speakers.segmentation_model.as_deref()?;
-    match diarize::segment::shared(path) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(error = %e, "the speaker segmentation model did not load; voice pieces are cut at pauses");
-            None
-        }
-    }
+    speaker_model(
+        speakers.segmentation_model.as_deref(),
+        diarize::segment::shared,
+        "the speaker segmentation model did not load; voice pieces are cut at pauses",
+    )
+}
+
+/// A configured speaker model, or none (reported with `fallback`) when it will not load.
+fn speaker_model<T>(
+    path: Option<&std::path::Path>,
+    load: fn(&std::path::Path) -> Result<Arc<T>, String>,
+    fallback: &str,
+) -> Option<Arc<T>> {
+    load(path?).map_err(|e| tracing::warn!(error = %e, "{fallback}")).ok()
 }
 
 /// Two legs carrying the same signal (a mono call saved as stereo).

@@ -12,7 +12,9 @@ mod common;
 use std::path::Path;
 
 use callscribe::asr::{Segment, Word};
-use callscribe::diarize::{by_clustering, by_segmentation, der, segment::Segmenter, voice::VoiceEncoder};
+use callscribe::diarize::{
+    by_clustering, by_segmentation, der, segment::Segmenter, voice::VoiceEncoder, LINK_THRESHOLD,
+};
 
 fn encoder() -> VoiceEncoder {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/voice-encoder.safetensors");
@@ -182,7 +184,7 @@ fn a_real_conversation_is_labelled_by_segmentation() {
         der::der(&turns, &hyp)
     };
     let mut words = ideal_words(&turns);
-    let info = by_segmentation(&x, &mut words, 1, 2, &seg, &enc);
+    let info = by_segmentation(&x, &mut words, 1, 2, &seg, &enc, LINK_THRESHOLD);
     assert_eq!(info.speakers, 2, "{info:?}");
     let segmented = score(&words);
     // The voice pieces cut at pauses, on the same words, for comparison.
@@ -202,11 +204,11 @@ fn segmentation_keeps_one_voice_one_and_splits_two() {
     let (a, b) = (said("en-us+m1", dir.path()), said("en-us+f3", dir.path()));
     let monologue = join(a.iter().chain(&a).collect());
     let dialogue = join(a.iter().zip(&b).flat_map(|(x, y)| [x, y]).collect());
-    let one = by_segmentation(&monologue, &mut Vec::new(), 1, 3, &seg, &enc);
+    let one = by_segmentation(&monologue, &mut Vec::new(), 1, 3, &seg, &enc, LINK_THRESHOLD);
     assert_eq!(one.speakers, 1, "{one:?}");
-    let two = by_segmentation(&dialogue, &mut Vec::new(), 1, 3, &seg, &enc);
+    let two = by_segmentation(&dialogue, &mut Vec::new(), 1, 3, &seg, &enc, LINK_THRESHOLD);
     assert_eq!(two.speakers, 2, "{two:?}");
     // An exact count is obeyed, and max = 1 never splits.
-    assert_eq!(by_segmentation(&monologue, &mut Vec::new(), 2, 2, &seg, &enc).speakers, 2);
-    assert_eq!(by_segmentation(&dialogue, &mut Vec::new(), 1, 1, &seg, &enc).speakers, 1);
+    assert_eq!(by_segmentation(&monologue, &mut Vec::new(), 2, 2, &seg, &enc, LINK_THRESHOLD).speakers, 2);
+    assert_eq!(by_segmentation(&dialogue, &mut Vec::new(), 1, 1, &seg, &enc, LINK_THRESHOLD).speakers, 1);
 }

@@ -279,24 +279,11 @@ pub const LINK_THRESHOLD: f64 = 0.15;
 /// encoder: the segmentation network says who speaks when inside overlapping
 /// 10 s windows (up to three speakers each, overlap included); each window's
 /// speakers are described by the voice encoder on their own speech and
-/// clustered across the call by average-linkage agglomeration ([`LINK_THRESHOLD`],
-/// between `min` and `max` voices); each window's speakers are then matched to
+/// clustered across the call by average-linkage agglomeration (merging below
+/// `threshold`, the worker's [`LINK_THRESHOLD`], between `min` and `max` voices); each window's speakers are then matched to
 /// the voices one to one, the windows' activity is summed per voice, and every
 /// word takes the voice most active over its span. 16 kHz audio.
 pub fn by_segmentation(
-    samples: &[f32],
-    segments: &mut Vec<Segment>,
-    min: usize,
-    max: usize,
-    segmenter: &segment::Segmenter,
-    encoder: &voice::VoiceEncoder,
-) -> Clustering {
-    by_segmentation_at(samples, segments, min, max, segmenter, encoder, LINK_THRESHOLD)
-}
-
-/// [`by_segmentation`] with another link threshold (for the bench's choice of
-/// [`LINK_THRESHOLD`]).
-pub fn by_segmentation_at(
     samples: &[f32],
     segments: &mut Vec<Segment>,
     min: usize,
