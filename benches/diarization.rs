@@ -17,10 +17,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use callscribe::asr::{AsrConfig, WhisperEngine};
 use callscribe::audio::{resample::resample, Audio};
 use callscribe::config::SpeakersConfig;
+use callscribe::diarize::voice::{Embedder, VoiceEncoder};
 use callscribe::diarize::{der, Method};
 
 /// Calls: pairs of voices. espeak-ng's en-us variants differ in pitch and
@@ -196,13 +198,15 @@ fn ideal_words(turns: &Turns) -> Vec<callscribe::asr::Segment> {
 /// closest clusters printed for the thresholds' choice.
 fn count_speakers(dir: &Path) {
     use callscribe::diarize::{
-        by_clustering, by_segmentation, segment::Segmenter, voice::VoiceEncoder, ENCODER_THRESHOLDS, FEATURE_THRESHOLDS,
+        by_clustering, by_segmentation, segment::Segmenter, ENCODER_THRESHOLDS, FEATURE_THRESHOLDS,
     };
     let (distinct, extra) = voice_set();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let encoder = VoiceEncoder::load(&root.join("models/voice-encoder.safetensors"))
         .map_err(|e| eprintln!("no voice encoder ({e}): features only"))
-        .ok();
+        .ok()
+        .map(Arc::new);
+    let embedder = encoder.as_ref().map(embedder);
     let segmenter = Segmenter::load(&root.join("models/segmentation.safetensors"))
         .map_err(|e| eprintln!("no segmentation model ({e})"))
         .ok();
@@ -224,7 +228,7 @@ fn count_speakers(dir: &Path) {
          distance of the two closest clusters for k = 2, 3 (segmentation: where the merging stopped)\n",
         FEATURE_THRESHOLDS,
         ENCODER_THRESHOLDS,
-        link_threshold()
+        embedder.as_deref().map_or(0.0, link_threshold)
     );
     println!(
         "| voices | true | features: found | sep k=2 | k=3 | DER | encoder: found | sep k=2 | k=3 | DER | \
@@ -246,10 +250,10 @@ fn count_speakers(dir: &Path) {
         for m in 0..METHODS.len() {
             let mut segs = ideal_words(&turns);
             let t0 = std::time::Instant::now();
-            let info = match (m, encoder.as_ref(), segmenter.as_ref()) {
-                (0, _, _) => by_clustering(&x, 16000, &mut segs, 1, 3, None),
-                (1, Some(enc), _) => by_clustering(&x, 16000, &mut segs, 1, 3, Some(enc)),
-                (2, Some(enc), Some(seg)) => by_segmentation(&x, &mut segs, 1, 3, seg, enc, link_threshold()),
+            let info = match (m, encoder.as_deref(), segmenter.as_ref(), embedder.as_deref()) {
+                (0, _, _, _) => by_clustering(&x, 16000, &mut segs, 1, 3, None),
+                (1, Some(enc), _, _) => by_clustering(&x, 16000, &mut segs, 1, 3, Some(enc)),
+                (2, _, Some(seg), Some(emb)) => by_segmentation(&x, &mut segs, 1, 3, seg, emb, link_threshold(emb)),
                 _ => {
                     cells.push(if m == 2 { "— | — | —" } else { "— | — | — | —" }.to_string());
                     continue;
@@ -282,13 +286,28 @@ fn count_speakers(dir: &Path) {
     }
 }
 
+/// What describes the segmentation path's window speakers, as in the worker:
+/// CAM++ (`models/speaker-embedding.safetensors`) when it is there, else the
+/// voice encoder; `CALLSCRIBE_BENCH_EMBEDDING=resemblyzer` picks the voice
+/// encoder for comparison.
+fn embedder(encoder: &Arc<VoiceEncoder>) -> Arc<dyn Embedder> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/speaker-embedding.safetensors");
+    match std::env::var("CALLSCRIBE_BENCH_EMBEDDING").as_deref() {
+        Ok("resemblyzer") => encoder.clone(),
+        _ => match callscribe::diarize::campplus::CamPlus::load(&path) {
+            Ok(net) => Arc::new(net),
+            Err(e) => {
+                eprintln!("no CAM++ ({e}): the voice encoder describes the window speakers");
+                encoder.clone()
+            }
+        },
+    }
+}
+
 /// The segmentation path's link threshold: `CALLSCRIBE_BENCH_LINK` (to choose
-/// it), else the worker's [`callscribe::diarize::LINK_THRESHOLD`].
-fn link_threshold() -> f64 {
-    std::env::var("CALLSCRIBE_BENCH_LINK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(callscribe::diarize::LINK_THRESHOLD)
+/// it), else the embedder's own, as in the worker.
+fn link_threshold(embedder: &dyn Embedder) -> f64 {
+    std::env::var("CALLSCRIBE_BENCH_LINK").ok().and_then(|v| v.parse().ok()).unwrap_or(embedder.link_threshold())
 }
 
 /// Reference turns per recording from RTTM files.
@@ -344,28 +363,35 @@ fn speech_and_overlap(turns: &Turns) -> (f64, f64) {
 /// the segmentation path's thresholds were chosen) and the rest. Recordings with
 /// under 10 s of speech are left out.
 fn real_speech(engine: &WhisperEngine) {
-    use callscribe::diarize::{by_clustering, by_segmentation, segment::Segmenter, voice::VoiceEncoder};
+    use callscribe::diarize::{by_clustering, by_segmentation, segment::Segmenter};
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("models/real-speech");
-    let encoder = VoiceEncoder::load(&root.join("models/voice-encoder.safetensors")).expect("voice encoder");
+    let encoder = Arc::new(VoiceEncoder::load(&root.join("models/voice-encoder.safetensors")).expect("voice encoder"));
+    let embedder = embedder(&encoder);
+    let threshold = link_threshold(embedder.as_ref());
     let segmenter = Segmenter::load(&root.join("models/segmentation.safetensors")).expect("segmentation model");
     let abort = AtomicBool::new(false);
     println!(
         "\nreal recorded conversation, mono, {}, model {}: DER without a collar (overlap counted); \
          found = speakers found; pieces = voice pieces cut at pauses (encoder), segmentation = \
-         segmentation network + encoder\n",
+         segmentation network + {} (link threshold {threshold})\n",
         if std::env::var("CALLSCRIBE_BENCH_WIDEBAND").is_ok() { "16 kHz as recorded" } else { "8 kHz µ-law" },
-        engine.model_name()
+        engine.model_name(),
+        if std::env::var("CALLSCRIBE_BENCH_EMBEDDING").as_deref() == Ok("resemblyzer") {
+            "voice encoder"
+        } else {
+            "CAM++"
+        },
     );
     println!(
         "| recording | speakers | speech s | overlap | features 1–2 | pieces 1–2 | pieces 1–4 | pieces exact | \
          pieces exact, ideal words | segmentation 1–2 | segmentation 1–4 | segmentation exact | same, 0.25 s collar | \
-         segmentation exact, ideal words |"
+         segmentation exact, ideal words | segmentation 1–2, its own turns |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    // Per recording: DER of the ten columns after the overlap.
-    let mut by_count: std::collections::BTreeMap<usize, Vec<[f64; 10]>> = Default::default();
-    let mut by_split: std::collections::BTreeMap<&str, Vec<[f64; 10]>> = Default::default();
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    // Per recording: DER of the eleven columns after the overlap.
+    let mut by_count: std::collections::BTreeMap<usize, Vec<[f64; 11]>> = Default::default();
+    let mut by_split: std::collections::BTreeMap<&str, Vec<[f64; 11]>> = Default::default();
     let mut counted_right = [[0usize; 2]; 2];
     let mut seconds = 0.0;
     let mut spent = [0.0f64; 2];
@@ -391,16 +417,22 @@ fn real_speech(engine: &WhisperEngine) {
         };
         let words = engine.transcribe(&x, 0, &abort).unwrap().segments;
         let ideal = ideal_words(&reference);
+        let mut own_turns = f64::NAN;
         let mut run = |segs: &[callscribe::asr::Segment], min: usize, max: usize, method: usize| {
             let mut segs = segs.to_vec();
             let t0 = std::time::Instant::now();
             let info = match method {
                 0 => by_clustering(&x, 16000, &mut segs, min, max, None),
-                1 => by_clustering(&x, 16000, &mut segs, min, max, Some(&encoder)),
-                _ => by_segmentation(&x, &mut segs, min, max, &segmenter, &encoder, link_threshold()),
+                1 => by_clustering(&x, 16000, &mut segs, min, max, Some(encoder.as_ref())),
+                _ => by_segmentation(&x, &mut segs, min, max, &segmenter, embedder.as_ref(), threshold),
             };
             if method > 0 {
                 spent[method - 1] += t0.elapsed().as_secs_f64();
+            }
+            if method == 2 && (min, max) == (1, 2) {
+                // The diarization's own turns, words aside (what pyannote scores).
+                let turns: Turns = info.turns.iter().map(|&(a, b, v)| (a, b, format!("voice{v}"))).collect();
+                own_turns = der::der(&reference, &turns);
             }
             let hyp: Turns = segs.iter().map(|s| (s.start, s.end, s.speaker.clone().unwrap_or_default())).collect();
             (info.speakers, der::der(&reference, &hyp), der::der_collar(&reference, &hyp, 0.25))
@@ -422,14 +454,14 @@ fn real_speech(engine: &WhisperEngine) {
         }
         let row = [
             features.1, cells[0].1, cells[1].1, cells[2].1, cells[3].1, cells[4].1, cells[5].1, cells[6].1, cells[6].2,
-            cells[7].1,
+            cells[7].1, own_turns,
         ];
         by_count.entry(truth).or_default().push(row);
         by_split.entry(if uri.starts_with("trn") { "trn00–09 (tuned on)" } else { "held out" }).or_default().push(row);
         let pct = |d: f64| format!("{:.1} %", d * 100.0);
         let found = |c: (usize, f64, f64)| format!("{}, {}", c.0, pct(c.1));
         println!(
-            "| {uri} | {truth} | {speech:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {uri} | {truth} | {speech:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             pct(overlap),
             found(features),
             found(cells[0]),
@@ -440,14 +472,15 @@ fn real_speech(engine: &WhisperEngine) {
             found(cells[5]),
             pct(cells[6].1),
             pct(cells[6].2),
-            pct(cells[7].1)
+            pct(cells[7].1),
+            pct(own_turns)
         );
     }
-    let summary = |label: String, rows: &Vec<[f64; 10]>| {
+    let summary = |label: String, rows: &Vec<[f64; 11]>| {
         let mean = |i: usize| rows.iter().map(|r| r[i]).sum::<f64>() / rows.len() as f64 * 100.0;
         println!(
             "{label} ({} recordings): mean DER features 1–2 {:.1} %; pieces 1–2 {:.1} %, 1–4 {:.1} %, exact {:.1} %, \
-             ideal words {:.1} %; segmentation 1–2 {:.1} %, 1–4 {:.1} %, exact {:.1} % (collar {:.1} %), ideal words {:.1} %",
+             ideal words {:.1} %; segmentation 1–2 {:.1} %, 1–4 {:.1} %, exact {:.1} % (collar {:.1} %), ideal words {:.1} %, its own turns (1–2) {:.1} %",
             rows.len(),
             mean(0),
             mean(1),
@@ -458,7 +491,8 @@ fn real_speech(engine: &WhisperEngine) {
             mean(6),
             mean(7),
             mean(8),
-            mean(9)
+            mean(9),
+            mean(10)
         );
     };
     for (k, rows) in &by_count {

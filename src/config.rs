@@ -18,6 +18,9 @@ pub const VOICE_MODEL_FILE: &str = "voice-encoder.safetensors";
 /// The speaker segmentation network's file name under `models/`.
 pub const SEGMENTATION_MODEL_FILE: &str = "segmentation.safetensors";
 
+/// The CAM++ speaker embedding network's file name under `models/`.
+pub const EMBEDDING_MODEL_FILE: &str = "speaker-embedding.safetensors";
+
 /// Where a config file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/callscribe/config.toml";
 
@@ -246,6 +249,12 @@ pub struct RawSpeakers {
     /// clustering): a path, `auto` (the [`SEGMENTATION_MODEL_FILE`] beside
     /// `asr.model` when present) or `off` (voice pieces cut at pauses).
     pub segmentation_model: String,
+    /// The speaker embedding network that describes the segmentation's window
+    /// speakers (CAM++): a path, `auto` (the [`EMBEDDING_MODEL_FILE`] beside
+    /// `asr.model` when present) or `off`, the default (the voice encoder
+    /// describes them; on the bench's real conversations CAM++ was no better
+    /// with 1–2 speakers and counted 3–4 better: README, Benchmarks).
+    pub embedding_model: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -362,6 +371,7 @@ impl Default for RawSpeakers {
             max: 2,
             voice_model: "auto".into(),
             segmentation_model: "auto".into(),
+            embedding_model: "off".into(),
         }
     }
 }
@@ -633,6 +643,8 @@ pub struct SpeakersConfig {
     pub voice_model: Option<PathBuf>,
     /// The segmentation network's weights; `None`: pieces cut at pauses.
     pub segmentation_model: Option<PathBuf>,
+    /// CAM++'s weights; `None`: the voice encoder describes the segmentation's speakers.
+    pub embedding_model: Option<PathBuf>,
 }
 
 impl Default for SpeakersConfig {
@@ -645,6 +657,7 @@ impl Default for SpeakersConfig {
             max: 2,
             voice_model: None,
             segmentation_model: None,
+            embedding_model: None,
         }
     }
 }
@@ -1006,6 +1019,13 @@ impl RawConfig {
             SEGMENTATION_MODEL_FILE,
             "\"off\" cuts voice pieces at pauses",
         )?;
+        let embedding_model = speaker_model(
+            "speakers.embedding_model",
+            &sp.embedding_model,
+            whisper,
+            EMBEDDING_MODEL_FILE,
+            "\"off\" lets the voice encoder describe the segmentation's speakers",
+        )?;
         let speakers = SpeakersConfig {
             channel_labels: sp.channel_labels,
             mono_method,
@@ -1014,6 +1034,7 @@ impl RawConfig {
             max: sp.max as usize,
             voice_model,
             segmentation_model,
+            embedding_model,
         };
 
         let an = self.analysis;
@@ -1252,12 +1273,13 @@ mod tests {
         assert!(!err.contains("tiger"), "password leaked: {err}");
 
         // Speaker model paths must exist; "auto" without the files and "off" are fine.
-        for key in ["voice_model", "segmentation_model"] {
+        for key in ["voice_model", "segmentation_model", "embedding_model"] {
             let mut raw = RawConfig::default();
             let missing = "/nonexistent/weights.safetensors".to_string();
             match key {
                 "voice_model" => raw.speakers.voice_model = missing,
-                _ => raw.speakers.segmentation_model = missing,
+                "segmentation_model" => raw.speakers.segmentation_model = missing,
+                _ => raw.speakers.embedding_model = missing,
             }
             let err = raw.validate().unwrap_err().to_string();
             assert!(err.contains(&format!("speakers.{key}")) && err.contains("fetch-models.sh"), "{err}");
@@ -1265,8 +1287,12 @@ mod tests {
         let mut raw = RawConfig::default();
         raw.asr.model = "/nonexistent/ggml-base.bin".into();
         raw.speakers.segmentation_model = "off".into();
+        raw.speakers.embedding_model = "off".into();
         let c = raw.validate().unwrap();
-        assert_eq!((c.speakers.voice_model, c.speakers.segmentation_model), (None, None));
+        assert_eq!(
+            (c.speakers.voice_model, c.speakers.segmentation_model, c.speakers.embedding_model),
+            (None, None, None)
+        );
     }
 
     #[test]

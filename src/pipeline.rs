@@ -171,9 +171,16 @@ pub fn recognise(
             Method::Cluster => {
                 let encoder = voice_encoder(speakers);
                 let (min, max) = (speakers.min, speakers.max);
-                match (segmenter(speakers), encoder.as_deref()) {
-                    (Some(seg), Some(enc)) if audio16k.sample_rate == 16_000 => {
-                        diarize::by_segmentation(mono, &mut t.segments, min, max, &seg, enc, diarize::LINK_THRESHOLD)
+                // The segmentation's speakers are described by CAM++ when it is
+                // there, else by the voice encoder.
+                let embedder: Option<Arc<dyn diarize::voice::Embedder>> = match embedding_network(speakers) {
+                    Some(net) => Some(net),
+                    None => encoder.clone().map(|e| e as Arc<dyn diarize::voice::Embedder>),
+                };
+                match (segmenter(speakers), embedder) {
+                    (Some(seg), Some(emb)) if audio16k.sample_rate == 16_000 => {
+                        let threshold = emb.link_threshold();
+                        diarize::by_segmentation(mono, &mut t.segments, min, max, &seg, emb.as_ref(), threshold)
                     }
                     _ => diarize::by_clustering(
                         mono,
@@ -214,6 +221,16 @@ fn segmenter(speakers: &SpeakersConfig) -> Option<Arc<diarize::segment::Segmente
         speakers.segmentation_model.as_deref(),
         diarize::segment::shared,
         "the speaker segmentation model did not load; voice pieces are cut at pauses",
+    )
+}
+
+/// The configured speaker embedding network (CAM++), loaded once per process;
+/// one that will not load is reported and the voice encoder is used instead.
+fn embedding_network(speakers: &SpeakersConfig) -> Option<Arc<diarize::campplus::CamPlus>> {
+    speaker_model(
+        speakers.embedding_model.as_deref(),
+        diarize::campplus::shared,
+        "the speaker embedding model did not load; the voice encoder describes the voices",
     )
 }
 

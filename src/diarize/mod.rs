@@ -18,6 +18,7 @@
 //! which is better on two-voice calls. [`metrics`] turns labelled segments into
 //! the per-speaker figures of `ai_call_analysis.speaker_metrics`.
 
+pub mod campplus;
 pub mod der;
 pub mod features;
 pub mod metrics;
@@ -126,6 +127,11 @@ pub const MORE_VOICES: f64 = 9.0;
 pub struct Clustering {
     pub speakers: usize,
     pub separations: Vec<f64>,
+    /// Who speaks when by the diarization's own reckoning, words aside
+    /// (segmentation-led clustering only): `(start s, end s, voice)`, one run
+    /// per voice, overlapping where two people talk at once. This is what
+    /// pyannote scores; the words take their speakers from the same frames.
+    pub turns: Vec<(f64, f64, usize)>,
 }
 
 /// How far apart clusters must be to count as voices: the second voice, and
@@ -175,7 +181,7 @@ pub fn choose_speakers(
 ) -> (Vec<usize>, Clustering) {
     let n = x.len();
     let mut labels = vec![0usize; n];
-    let mut info = Clustering { speakers: 1, separations: Vec::new() };
+    let mut info = Clustering { speakers: 1, ..Default::default() };
     for k in 2..=max.min(MAX_SPEAKERS).min(n) {
         let l = features::k_means(x, weights, k);
         if !(0..k).all(|c| l.contains(&c)) {
@@ -215,13 +221,13 @@ pub fn by_clustering(
         // One voice by configuration: nothing to describe (this took 0.55 s of a
         // 4.5 s clip's 1.1 s in the debug build).
         segments.iter_mut().for_each(|s| s.speaker = Some("speaker_1".into()));
-        return Clustering { speakers: 1, separations: Vec::new() };
+        return Clustering { speakers: 1, ..Default::default() };
     }
     let regions = vad::speech_regions(samples, rate, 0.1);
     let pieces = split_pieces(&regions, 3.0);
     if pieces.is_empty() {
         segments.iter_mut().for_each(|s| s.speaker = Some("speaker_1".into()));
-        return Clustering { speakers: 1, separations: Vec::new() };
+        return Clustering { speakers: 1, ..Default::default() };
     }
     let weights: Vec<f64> = pieces.iter().map(|p| p.duration()).collect();
     let (points, thresholds) = match encoder.filter(|_| max > 1) {
@@ -289,13 +295,13 @@ pub fn by_segmentation(
     min: usize,
     max: usize,
     segmenter: &segment::Segmenter,
-    encoder: &voice::VoiceEncoder,
+    encoder: &dyn voice::Embedder,
     threshold: f64,
 ) -> Clustering {
     use segment::{speaks, FRAMES, FRAME_CENTRE, FRAME_HOP, LOCAL, WINDOW};
     let one = |segments: &mut Vec<Segment>| {
         segments.iter_mut().for_each(|s| s.speaker = Some("speaker_1".into()));
-        Clustering { speakers: 1, separations: Vec::new() }
+        Clustering { speakers: 1, ..Default::default() }
     };
     if max <= 1 || samples.is_empty() {
         return one(segments);
@@ -344,7 +350,7 @@ pub fn by_segmentation(
     let strong: Vec<usize> = (0..units.len()).filter(|&i| seconds[i] >= MIN_VOICE_SECONDS).collect();
     let strong = if strong.is_empty() { (0..units.len()).collect() } else { strong };
     let points: Vec<Vec<f64>> = strong.iter().map(|&i| embeddings[i].clone()).collect();
-    let (labels, info) = agglomerate(&points, min.max(1), max.min(MAX_SPEAKERS), threshold);
+    let (labels, mut info) = agglomerate(&points, min.max(1), max.min(MAX_SPEAKERS), threshold);
     let k = info.speakers;
     let centroids: Vec<Vec<f64>> = (0..k)
         .map(|j| {
@@ -379,6 +385,7 @@ pub fn by_segmentation(
         }
     }
     tracing::debug!(speakers = k, windows = starts.len(), units = units.len(), "mono speakers by segmentation");
+    info.turns = turns(&score, k, n);
     // A word's voice: the most active over its frames, else the voice of the
     // nearest frame where anyone speaks (found for every frame in two passes, so
     // words in long stretches the network heard as silence cost no search).
@@ -418,6 +425,34 @@ pub fn by_segmentation(
         best(fa, fb).unwrap_or(nearest[(fa + fb) / 2])
     });
     info
+}
+
+/// Runs of frames where a voice is active in at least half the windows that
+/// saw them (`score`: `frames × k` averaged activity), as `(start s, end s,
+/// voice)` within `n` samples, ordered by start.
+fn turns(score: &[f32], k: usize, n: usize) -> Vec<(f64, f64, usize)> {
+    use segment::{FRAME_CENTRE, FRAME_HOP};
+    let seconds = |g: usize| ((g * FRAME_HOP + FRAME_CENTRE).saturating_sub(FRAME_HOP / 2)).min(n) as f64 / 16_000.0;
+    let frames = score.len() / k.max(1);
+    let mut out = Vec::new();
+    for voice in 0..k {
+        let mut start = None;
+        for g in 0..=frames {
+            let on = g < frames && score[g * k + voice] >= 0.5;
+            match (on, start) {
+                (true, None) => start = Some(g),
+                (false, Some(a)) => {
+                    if seconds(g) > seconds(a) {
+                        out.push((seconds(a), seconds(g), voice));
+                    }
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out
 }
 
 /// Average-linkage agglomerative clustering of unit vectors by cosine distance:
@@ -469,7 +504,7 @@ fn agglomerate(x: &[Vec<f64>], min: usize, max: usize, threshold: f64) -> (Vec<u
         }
     }
     let separations = if stopped_at.is_nan() { Vec::new() } else { vec![stopped_at] };
-    (labels, Clustering { speakers: alive.len(), separations })
+    (labels, Clustering { speakers: alive.len(), separations, ..Default::default() })
 }
 
 /// One window's speakers (`(local speaker, unit index)`) matched to voices:
@@ -702,6 +737,16 @@ mod tests {
         name_by_opening(&mut s, &["agent".to_string(), "supporter".to_string()]);
         let who: Vec<_> = s.iter().map(|s| s.speaker.clone().unwrap()).collect();
         assert_eq!(who, ["agent", "supporter", "agent", "speaker_3"]);
+    }
+
+    #[test]
+    fn turns_are_runs_where_a_voice_is_half_active() {
+        // Frames × [voice 0, voice 1]; 0.5 is active, 0.4 is not; both speak in frame 2.
+        let score = [1.0, 0.0, 0.6, 0.0, 0.5, 1.0, 0.0, 1.0, 0.0, 0.5, 0.4, 0.0];
+        let at = |g: usize| (g * segment::FRAME_HOP + segment::FRAME_CENTRE - segment::FRAME_HOP / 2) as f64 / 16_000.0;
+        assert_eq!(turns(&score, 2, 1_000_000), vec![(at(0), at(3), 0), (at(2), at(5), 1)]);
+        // Nothing past the end of the audio.
+        assert_eq!(turns(&score, 2, 0), vec![]);
     }
 
     #[test]

@@ -262,6 +262,25 @@ impl VoiceEncoder {
     }
 }
 
+/// A network that describes voices for [`super::by_segmentation`]: one unit
+/// vector per stretch of 16 kHz speech, close together for one person.
+pub trait Embedder: Sync {
+    /// One embedding per stretch, in order.
+    fn embed_many(&self, pieces: &[&[f32]]) -> Vec<Vec<f32>>;
+    /// The average-linkage threshold (cosine distance) that links one person's
+    /// window speakers and keeps two people apart with this network.
+    fn link_threshold(&self) -> f64;
+}
+
+impl Embedder for VoiceEncoder {
+    fn embed_many(&self, pieces: &[&[f32]]) -> Vec<Vec<f32>> {
+        VoiceEncoder::embed_many(self, pieces)
+    }
+    fn link_threshold(&self) -> f64 {
+        super::LINK_THRESHOLD
+    }
+}
+
 /// Index `i` of a signal of `n` samples reflected at both ends without repeating
 /// the edge sample (numpy's `pad(mode="reflect")`, librosa's centring).
 fn reflect(i: isize, n: usize) -> usize {
@@ -275,9 +294,22 @@ fn reflect(i: isize, n: usize) -> usize {
 
 /// `c = a · bᵀ`: `a` is `m × k`, `b` is `n × k`, both row-major; `c` is `m × n`.
 pub(crate) fn gemm_bt(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, c: &mut [f32]) {
-    assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
-    // SAFETY: the asserts above bound every index sgemm touches: a is m×k with
-    // row stride k, b read as k×n with row stride 1 and column stride k, c is m×n.
+    sgemm(a, m, k, b, (1, k), n, c);
+}
+
+/// `c = a · b`: `a` is `m × k`, `b` is `k × n`, both row-major; `c` is `m × n`.
+pub(crate) fn gemm(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, c: &mut [f32]) {
+    sgemm(a, m, k, b, (n, 1), n, c);
+}
+
+/// `c = a · B` where `B` (`k × n`) is read from `b` with `(row, column)`
+/// strides `(n, 1)` (row-major) or `(1, k)` (the transpose of a row-major `n × k`).
+fn sgemm(a: &[f32], m: usize, k: usize, b: &[f32], strides: (usize, usize), n: usize, c: &mut [f32]) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    assert!(strides == (n, 1) || strides == (1, k));
+    // SAFETY: the asserts bound every index sgemm touches: a is m×k with row
+    // stride k; B's last element lies at (k−1)·rs + (n−1)·cs = k·n − 1 for either
+    // pair of strides; c is m×n with row stride n.
     unsafe {
         matrixmultiply::sgemm(
             m,
@@ -288,8 +320,8 @@ pub(crate) fn gemm_bt(a: &[f32], m: usize, k: usize, b: &[f32], n: usize, c: &mu
             k as isize,
             1,
             b.as_ptr(),
-            1,
-            k as isize,
+            strides.0 as isize,
+            strides.1 as isize,
             0.0,
             c.as_mut_ptr(),
             n as isize,
@@ -374,11 +406,14 @@ mod tests {
     }
 
     #[test]
-    fn gemm_multiplies_by_the_transpose() {
+    fn gemm_multiplies_by_the_matrix_or_its_transpose() {
         let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 × 3
         let b = [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]; // 2 × 3
         let mut c = [0.0; 4];
         gemm_bt(&a, 2, 3, &b, 2, &mut c);
+        assert_eq!(c, [4.0, 2.0, 10.0, 5.0]);
+        let b = [1.0, 0.0, 0.0, 1.0, 1.0, 0.0]; // 3 × 2
+        gemm(&a, 2, 3, &b, 2, &mut c);
         assert_eq!(c, [4.0, 2.0, 10.0, 5.0]);
     }
 
