@@ -509,7 +509,183 @@ fn real_speech(engine: &WhisperEngine) {
     );
 }
 
+/// Neural voice activity against the energy VAD (`CALLSCRIBE_BENCH_VAD=1`): on
+/// each real recording of `models/real-speech` through the telephone band, clean,
+/// with white noise 10 dB under the speech, and with quiet music (a plucked
+/// arpeggio 6 dB under the speech) throughout: the share of reference speech
+/// each VAD misses and the share of non-speech it lets through, on 10 ms frames.
+/// The energy VAD is [`callscribe::audio::vad::speech_regions`] as whisper's
+/// windows use it (gaps under 0.5 s closed); the neural one is the segmentation
+/// network ([`callscribe::diarize::speech_by_segmentation`]) with the same
+/// padding and merging; the hybrid is the energy VAD's regions less every
+/// stretch of 2 s or more in which the network hears nobody.
+fn vad_bench() {
+    use callscribe::audio::vad::{speech_regions, Region};
+    use callscribe::diarize::{segment::Segmenter, speech_by_segmentation};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("models/real-speech");
+    let segmenter = Segmenter::load(&root.join("models/segmentation.safetensors")).expect("segmentation model");
+    let rms = |x: &[f32]| (x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt();
+    // Deterministic noise (xorshift) and a plucked C-major arpeggio, 4 notes a second.
+    let noise = |n: usize| {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect::<Vec<f32>>()
+    };
+    let music = |n: usize| {
+        let notes = [261.63, 329.63, 392.0, 523.25];
+        (0..n)
+            .map(|i| {
+                let t = i as f64 / 16000.0;
+                let (k, into) = ((t * 4.0) as usize, (t * 4.0).fract() / 4.0);
+                let f = notes[k % notes.len()];
+                ((std::f64::consts::TAU * f * t).sin() * (-into * 8.0).exp()) as f32
+            })
+            .collect::<Vec<f32>>()
+    };
+    println!(
+        "\nvoice activity on real recorded conversation, 8 kHz µ-law: missed = reference speech \
+         outside the regions, false alarm = non-speech inside them (10 ms frames)\n"
+    );
+    println!("| recording | condition | speech s | non-speech s | energy: missed | energy: false alarm | network: missed | network: false alarm | hybrid: missed | hybrid: false alarm |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut sums: std::collections::BTreeMap<&str, [f64; 8]> = Default::default();
+    for (uri, reference) in read_rttm(&dir) {
+        let wav = dir.join(format!("{uri}.wav"));
+        if !wav.exists() {
+            continue;
+        }
+        let audio = callscribe::audio::decode::decode_file(&wav, None, std::time::Duration::from_secs(600)).unwrap();
+        let (rate, x) = (audio.sample_rate, audio.channels.into_iter().next().unwrap());
+        let x = resample(&[x], rate, 16000).unwrap().remove(0);
+        let frames = x.len() / 160;
+        let mut truth = vec![false; frames];
+        for (a, b, _) in &reference {
+            for t in &mut truth[((a * 100.0).round() as usize).min(frames)..((b * 100.0).round() as usize).min(frames)]
+            {
+                *t = true;
+            }
+        }
+        let speech = truth.iter().filter(|&&t| t).count();
+        let silence = frames - speech;
+        // The speech's level: over the reference's speech frames.
+        let level = rms(&truth
+            .iter()
+            .enumerate()
+            .filter(|(_, &t)| t)
+            .flat_map(|(f, _)| x[f * 160..(f + 1) * 160].iter().copied())
+            .collect::<Vec<f32>>());
+        for (condition, extra, db) in [
+            ("clean", None, 0.0),
+            ("white noise, 10 dB SNR", Some(noise(x.len())), 10.0),
+            ("music, 6 dB under", Some(music(x.len())), 6.0),
+        ] {
+            let mixed: Vec<f32> = match &extra {
+                None => x.clone(),
+                Some(e) => {
+                    let gain = (level / rms(e).max(1e-9) * 10f64.powf(-db / 20.0)) as f32;
+                    x.iter().zip(e).map(|(a, b)| a + gain * b).collect()
+                }
+            };
+            let line = telephone(&mixed);
+            let score = |regions: &[Region]| {
+                let mut on = vec![false; frames];
+                for r in regions {
+                    for o in &mut on[((r.start * 100.0).round() as usize).min(frames)
+                        ..((r.end * 100.0).round() as usize).min(frames)]
+                    {
+                        *o = true;
+                    }
+                }
+                let missed = truth.iter().zip(&on).filter(|(&t, &o)| t && !o).count();
+                let alarm = truth.iter().zip(&on).filter(|(&t, &o)| !t && o).count();
+                (missed as f64, alarm as f64)
+            };
+            let energy_regions = speech_regions(&line, 16000, 0.5);
+            let network_regions = speech_by_segmentation(&line, &segmenter, 0.5);
+            let energy = score(&energy_regions);
+            let network = score(&network_regions);
+            // Hybrid: the energy regions less every stretch of 2 s or more in
+            // which the network hears nobody.
+            let total = line.len() as f64 / 16000.0;
+            let mut quiet = Vec::new();
+            let mut from = 0.0;
+            for r in network_regions.iter().chain([&Region { start: total, end: total }]) {
+                if r.start - from >= 2.0 {
+                    quiet.push((from, r.start));
+                }
+                from = r.end;
+            }
+            let hybrid_regions: Vec<Region> = energy_regions
+                .iter()
+                .flat_map(|r| {
+                    let mut pieces = vec![*r];
+                    for &(a, b) in &quiet {
+                        pieces = pieces
+                            .into_iter()
+                            .flat_map(|p| {
+                                [
+                                    Region { start: p.start, end: p.end.min(a) },
+                                    Region { start: p.start.max(b), end: p.end },
+                                ]
+                            })
+                            .filter(|p| p.end > p.start)
+                            .collect();
+                    }
+                    pieces
+                })
+                .collect();
+            let hybrid = score(&hybrid_regions);
+            // Frames: energy missed, energy false alarm, network missed, network
+            // false alarm, speech, non-speech, hybrid missed, hybrid false alarm.
+            let sum = sums.entry(condition).or_default();
+            let counts = [energy.0, energy.1, network.0, network.1, speech as f64, silence as f64, hybrid.0, hybrid.1];
+            for (total, v) in sum.iter_mut().zip(counts) {
+                *total += v;
+            }
+            let rate = |c: (f64, f64)| (c.0 / speech.max(1) as f64, c.1 / silence.max(1) as f64);
+            let (energy, network, hybrid) = (rate(energy), rate(network), rate(hybrid));
+            let pct = |v: f64| format!("{:.1} %", v * 100.0);
+            println!(
+                "| {uri} | {condition} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} |",
+                speech as f64 / 100.0,
+                silence as f64 / 100.0,
+                pct(energy.0),
+                pct(energy.1),
+                pct(network.0),
+                pct(network.1),
+                pct(hybrid.0),
+                pct(hybrid.1)
+            );
+        }
+    }
+    for (condition, s) in &sums {
+        println!(
+            "{condition}: energy missed {:.1} %, false alarm {:.1} %; network missed {:.1} %, false alarm {:.1} %; \
+             hybrid missed {:.1} %, false alarm {:.1} % ({:.0} s of speech, {:.0} s of non-speech)",
+            s[0] / s[4] * 100.0,
+            s[1] / s[5] * 100.0,
+            s[2] / s[4] * 100.0,
+            s[3] / s[5] * 100.0,
+            s[6] / s[4] * 100.0,
+            s[7] / s[5] * 100.0,
+            s[4] / 100.0,
+            s[5] / 100.0
+        );
+    }
+}
+
 fn main() {
+    if std::env::var("CALLSCRIBE_BENCH_VAD").is_ok() {
+        vad_bench();
+        return;
+    }
     if std::env::var("CALLSCRIBE_BENCH_REAL").is_ok() {
         let model = std::env::var("CALLSCRIBE_BENCH_MODEL")
             .map(PathBuf::from)

@@ -13,7 +13,8 @@ use std::path::Path;
 
 use callscribe::asr::{Segment, Word};
 use callscribe::diarize::{
-    by_clustering, by_segmentation, campplus::CamPlus, der, segment::Segmenter, voice::Embedder, voice::VoiceEncoder,
+    by_clustering, by_segmentation, campplus::CamPlus, der, segment::Segmenter, speech_by_segmentation,
+    voice::Embedder, voice::VoiceEncoder,
 };
 
 fn encoder() -> VoiceEncoder {
@@ -263,5 +264,42 @@ fn segmentation_keeps_one_voice_one_and_splits_two() {
         // An exact count is obeyed, and max = 1 never splits.
         assert_eq!(by(&monologue, 2, 2).speakers, 2, "{name}");
         assert_eq!(by(&dialogue, 1, 1).speakers, 1, "{name}");
+    }
+}
+
+/// The segmentation network as a voice-activity detector on the tutorial
+/// conversation, clean and under loud white noise: it keeps nearly all the
+/// reference speech and leaves out the silence before the first word (but for
+/// a faint sound at 2–3 s that the noisy copy lets through).
+#[test]
+fn the_segmentation_network_finds_speech() {
+    let seg = segmenter();
+    let (x, turns) = sample_conversation();
+    let first = turns.iter().map(|t| t.0).fold(f64::MAX, f64::min);
+    assert!(first > 6.0, "the recording opens with {first} s of silence");
+    let mut state = 7u32;
+    let noisy: Vec<f32> = x
+        .iter()
+        .map(|&v| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            v + 0.02 * ((state >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0)
+        })
+        .collect();
+    for (name, audio) in [("clean", &x), ("noisy", &noisy)] {
+        let regions = speech_by_segmentation(audio, &seg, 0.5);
+        let covered = |t: f64| regions.iter().any(|r| r.start <= t && t < r.end);
+        let (mut inside, mut all) = (0, 0);
+        for (a, b, _) in &turns {
+            let mut t = *a;
+            while t < *b {
+                all += 1;
+                inside += usize::from(covered(t));
+                t += 0.01;
+            }
+        }
+        let kept = inside as f64 / all as f64;
+        eprintln!("{name}: {:.1} % of the reference speech inside {} regions", kept * 100.0, regions.len());
+        assert!(kept > 0.95, "{name}: {:.1} % of the speech kept", kept * 100.0);
+        assert!(!covered(first - 1.0) && !covered(0.5), "{name}: the opening silence is speech: {regions:?}");
     }
 }

@@ -298,7 +298,7 @@ pub fn by_segmentation(
     encoder: &dyn voice::Embedder,
     threshold: f64,
 ) -> Clustering {
-    use segment::{speaks, FRAMES, FRAME_CENTRE, FRAME_HOP, LOCAL, WINDOW};
+    use segment::{speaks, FRAMES, FRAME_CENTRE, FRAME_HOP, LOCAL};
     let one = |segments: &mut Vec<Segment>| {
         segments.iter_mut().for_each(|s| s.speaker = Some("speaker_1".into()));
         Clustering { speakers: 1, ..Default::default() }
@@ -307,12 +307,7 @@ pub fn by_segmentation(
         return one(segments);
     }
     let n = samples.len();
-    let step = ((SEGMENTATION_STEP * 16_000.0) as usize).max(FRAME_HOP);
-    let mut starts: Vec<usize> = (0..).map(|i| i * step).take_while(|&s| s + WINDOW < n).collect();
-    starts.push(n.saturating_sub(WINDOW));
-    starts.dedup();
-    let windows: Vec<&[f32]> = starts.iter().map(|&s| &samples[s..(s + WINDOW).min(n)]).collect();
-    let classes = segmenter.classify(&windows);
+    let (starts, classes) = segment_windows(samples, segmenter);
     // Each window's speakers and the samples where they speak.
     let frame_span = |s: usize, f: usize| {
         let c = s + f * FRAME_HOP + FRAME_CENTRE;
@@ -425,6 +420,60 @@ pub fn by_segmentation(
         best(fa, fb).unwrap_or(nearest[(fa + fb) / 2])
     });
     info
+}
+
+/// The segmentation network over `samples` (16 kHz): 10 s windows every
+/// [`SEGMENTATION_STEP`] s, the last ending with the audio; each window's first
+/// sample and its frames' powerset classes.
+fn segment_windows(samples: &[f32], segmenter: &segment::Segmenter) -> (Vec<usize>, Vec<[u8; segment::FRAMES]>) {
+    use segment::{FRAME_HOP, WINDOW};
+    let n = samples.len();
+    let step = ((SEGMENTATION_STEP * 16_000.0) as usize).max(FRAME_HOP);
+    let mut starts: Vec<usize> = (0..).map(|i| i * step).take_while(|&s| s + WINDOW < n).collect();
+    starts.push(n.saturating_sub(WINDOW));
+    starts.dedup();
+    let windows: Vec<&[f32]> = starts.iter().map(|&s| &samples[s..(s + WINDOW).min(n)]).collect();
+    let classes = segmenter.classify(&windows);
+    (starts, classes)
+}
+
+/// Neural voice activity (pyannote's segmentation network as a VAD, as
+/// pyannote's own voice-activity pipeline uses it): a frame is speech when the
+/// network hears anyone in at least half the windows that cover it. The runs
+/// are kept, padded and merged as [`vad::speech_regions`] keeps its own (at
+/// least 60 ms, 150 ms each side, gaps under `min_gap` seconds closed), so the
+/// two compare like for like. 16 kHz audio.
+pub fn speech_by_segmentation(samples: &[f32], segmenter: &segment::Segmenter, min_gap: f64) -> Vec<Region> {
+    use segment::{FRAMES, FRAME_HOP};
+    let n = samples.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let (starts, classes) = segment_windows(samples, segmenter);
+    let grid = n / FRAME_HOP + FRAMES + 1;
+    let mut score = vec![0f32; grid];
+    let mut seen = vec![0u16; grid];
+    for (&s, cls) in starts.iter().zip(&classes) {
+        let g0 = (s + FRAME_HOP / 2) / FRAME_HOP;
+        for (f, &class) in cls.iter().enumerate() {
+            seen[g0 + f] += 1;
+            score[g0 + f] += f32::from(class != 0);
+        }
+    }
+    score.iter_mut().zip(&seen).filter(|(_, &v)| v > 1).for_each(|(x, &v)| *x /= v as f32);
+    let total = n as f64 / 16_000.0;
+    let mut out: Vec<Region> = Vec::new();
+    for (start, end, _) in turns(&score, 1, n) {
+        if end - start < 0.06 {
+            continue;
+        }
+        let r = Region { start: (start - 0.15).max(0.0), end: (end + 0.15).min(total) };
+        match out.last_mut() {
+            Some(last) if r.start - last.end < min_gap => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 /// Runs of frames where a voice is active in at least half the windows that
