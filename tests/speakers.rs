@@ -303,3 +303,60 @@ fn the_segmentation_network_finds_speech() {
         assert!(!covered(first - 1.0) && !covered(0.5), "{name}: the opening silence is speech: {regions:?}");
     }
 }
+
+/// The worker picks CAM++ when `speakers.embedding_model` names it, and the
+/// voice encoder otherwise: `callscribe transcribe` (the whole pipeline) on a
+/// two-voice espeak-ng dialogue gives two speakers either way and logs which
+/// network described them.
+#[test]
+fn the_worker_describes_voices_with_the_configured_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let (a, b) = (said("en-us+m1", dir.path()), said("en-us+f3", dir.path()));
+    let dialogue = join(a.iter().zip(&b).flat_map(|(x, y)| [x, y]).collect());
+    let wav = dir.path().join("dialogue.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+    dialogue.iter().for_each(|&v| w.write_sample((v * 32767.0) as i16).unwrap());
+    w.finalize().unwrap();
+    let campplus = models.join("speaker-embedding.safetensors");
+    for (setting, name) in [(campplus.to_str().unwrap(), "CAM++"), ("off", "Resemblyzer")] {
+        let out_dir = dir.path().join(if name == "CAM++" { "campplus" } else { "resemblyzer" });
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_callscribe"))
+            .args([
+                "--log-level",
+                "callscribe=debug",
+                "--log-format",
+                "json",
+                "transcribe",
+                "--format",
+                "json",
+                "--out",
+            ])
+            .arg(&out_dir)
+            .arg("--model")
+            .arg(models.join("ggml-tiny.en.bin"))
+            .arg(&wav)
+            .env_remove("CALLSCRIBE_CONFIG")
+            .env("CALLSCRIBE_SPEAKERS__EMBEDDING_MODEL", setting)
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        let line = log.lines().find(|l| l.contains("mono speakers by segmentation")).unwrap_or_else(|| panic!("{log}"));
+        assert!(line.contains(&format!("\"embedding\":\"{name}\"")), "{line}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("dialogue.json")).unwrap()).unwrap();
+        let mut speakers: Vec<&str> =
+            json["segments"].as_array().unwrap().iter().filter_map(|s| s["speaker"].as_str()).collect();
+        speakers.sort();
+        speakers.dedup();
+        assert_eq!(speakers.len(), 2, "{name}: {speakers:?}");
+    }
+}

@@ -403,6 +403,9 @@ impl super::voice::Embedder for CamPlus {
     fn link_threshold(&self) -> f64 {
         LINK_THRESHOLD
     }
+    fn name(&self) -> &'static str {
+        "CAM++"
+    }
 }
 
 /// Kaldi's mel filterbank (`mel(f) = 1127 ln(1 + f/700)`, triangles equally

@@ -380,7 +380,13 @@ pub fn by_segmentation(
             score[g * k..(g + 1) * k].iter_mut().for_each(|x| *x /= v);
         }
     }
-    tracing::debug!(speakers = k, windows = starts.len(), units = units.len(), "mono speakers by segmentation");
+    tracing::debug!(
+        speakers = k,
+        windows = starts.len(),
+        units = units.len(),
+        embedding = encoder.name(),
+        "mono speakers by segmentation"
+    );
     info.turns = turns(&score, k, n);
     // A word's voice: the most active over its frames, else the voice of the
     // nearest frame where anyone speaks (found for every frame in two passes, so

@@ -270,6 +270,8 @@ pub trait Embedder: Sync {
     /// The average-linkage threshold (cosine distance) that links one person's
     /// window speakers and keeps two people apart with this network.
     fn link_threshold(&self) -> f64;
+    /// The network's name, for the logs.
+    fn name(&self) -> &'static str;
 }
 
 impl Embedder for VoiceEncoder {
@@ -278,6 +280,9 @@ impl Embedder for VoiceEncoder {
     }
     fn link_threshold(&self) -> f64 {
         super::LINK_THRESHOLD
+    }
+    fn name(&self) -> &'static str {
+        "Resemblyzer"
     }
 }
 
