@@ -64,14 +64,19 @@ pub fn speech_regions(x: &[f32], rate: u32, min_gap: f64) -> Vec<Region> {
     if let Some(s) = start {
         raw.push((s, levels.len()));
     }
+    // < 60 ms: a click, not speech.
+    let runs = raw.into_iter().filter(|(s, e)| e - s >= 3).map(|(s, e)| (s as f64 * FRAME_S, e as f64 * FRAME_S));
+    pad_and_merge(runs, total, min_gap)
+}
+
+/// Voiced runs `(start s, end s)`, in order, padded by 150 ms each side within
+/// `0..total` seconds, runs closer than `min_gap` seconds merged.
+pub fn pad_and_merge(runs: impl IntoIterator<Item = (f64, f64)>, total: f64, min_gap: f64) -> Vec<Region> {
     let mut out: Vec<Region> = Vec::new();
-    for (s, e) in raw {
-        if e - s < 3 {
-            continue; // < 60 ms: a click, not speech
-        }
-        let r = Region { start: (s as f64 * FRAME_S - 0.15).max(0.0), end: (e as f64 * FRAME_S + 0.15).min(total) };
+    for (start, end) in runs {
+        let r = Region { start: (start - 0.15).max(0.0), end: (end + 0.15).min(total) };
         match out.last_mut() {
-            Some(last) if r.start - last.end < min_gap => last.end = r.end,
+            Some(last) if r.start - last.end < min_gap => last.end = last.end.max(r.end),
             _ => out.push(r),
         }
     }

@@ -482,19 +482,8 @@ pub fn speech_by_segmentation(samples: &[f32], segmenter: &segment::Segmenter, m
         }
     }
     score.iter_mut().zip(&seen).filter(|(_, &v)| v > 1).for_each(|(x, &v)| *x /= v as f32);
-    let total = n as f64 / 16_000.0;
-    let mut out: Vec<Region> = Vec::new();
-    for (start, end, _) in turns(&score, 1, n) {
-        if end - start < 0.06 {
-            continue;
-        }
-        let r = Region { start: (start - 0.15).max(0.0), end: (end + 0.15).min(total) };
-        match out.last_mut() {
-            Some(last) if r.start - last.end < min_gap => last.end = last.end.max(r.end),
-            _ => out.push(r),
-        }
-    }
-    out
+    let runs = turns(&score, 1, n).into_iter().filter(|(a, b, _)| b - a >= 0.06).map(|(a, b, _)| (a, b));
+    vad::pad_and_merge(runs, n as f64 / 16_000.0, min_gap)
 }
 
 /// Runs of frames where a voice is active in at least half the windows that
