@@ -14,9 +14,9 @@ engines: language fixed to English, greedy decoding (beam 1), word timestamps
 on. faster-whisper runs the CTranslate2 base model that scripts/fetch-models.sh
 downloads ($CALLSCRIBE_MODEL_CACHE/base), as it comes and with its own Silero VAD
 (`vad_filter=True`); callscribe (which always skips silence with its own voice
-activity pass) runs the ggml file converted from those same weights (q8_0, f16
-and bf16 rows, each converted here; and bf16 with the opt-in
-`asr.fit_audio_ctx`). The ratio column is against faster-whisper's default (no VAD).
+activity pass) runs the ggml file converted from those same weights (one row per
+type in `--weights`, each converted here; and the first of them with
+`asr.fit_audio_ctx` changed, unless `--no-fit-rows`). The ratio column is against faster-whisper's default (no VAD).
 callscribe runs with `--speakers 1`: transcription only, as faster-whisper has no
 diarization (the voice encoder's cost is in benches/diarization.rs).
 
@@ -161,6 +161,17 @@ def clips_callscribe(binary, model, paths, threads, outdir, fit=None):
             "retries": retries}
 
 
+def convert(a, tmp):
+    """The ggml files of the weight types asked for (`--weights`), converted from the
+    same CTranslate2 folder faster-whisper reads."""
+    models = {}
+    for w in a.weights.split(","):
+        models[w] = os.path.join(tmp, f"ggml-base-{w}.bin")
+        subprocess.run([a.bin, "models", "import-ct2", "--weights", w, a.ct2, models[w]], check=True,
+                       capture_output=True)
+    return models
+
+
 def interleaved(engines, repeat):
     """Interleaved rounds, the median wall time per engine: the machine is shared and
     its speed drifts between minutes, so every engine sees every period."""
@@ -174,16 +185,16 @@ def interleaved(engines, repeat):
 def clips_main(a):
     with tempfile.TemporaryDirectory() as tmp:
         paths, refs, seconds = make_clips(tmp, a.clips)
-        bf16 = os.path.join(tmp, "ggml-base-bf16.bin")
-        subprocess.run([a.bin, "models", "import-ct2", "--weights", "bf16", a.ct2, bf16], check=True,
-                       capture_output=True)
-        engines = [
-            ("faster-whisper int8", lambda: clips_faster_whisper(a.ct2, paths, a.threads)),
-            ("callscribe bf16 (default: windows up to 10 s fitted)",
-             lambda: clips_callscribe(a.bin, bf16, paths, a.threads, os.path.join(tmp, "o1"))),
-            ("callscribe bf16, 30 s encoder window (fit_audio_ctx = false)",
-             lambda: clips_callscribe(a.bin, bf16, paths, a.threads, os.path.join(tmp, "o2"), fit=False)),
-        ]
+        models = convert(a, tmp)
+        first = next(iter(models))
+        engines = [("faster-whisper int8", lambda: clips_faster_whisper(a.ct2, paths, a.threads))] + [
+            (f"callscribe {w} (default: windows up to 10 s fitted)",
+             lambda p=path, w=w: clips_callscribe(a.bin, p, paths, a.threads, os.path.join(tmp, "o-" + w)))
+            for w, path in models.items()]
+        if a.fit_rows:
+            engines.append((f"callscribe {first}, 30 s encoder window (fit_audio_ctx = false)",
+                            lambda: clips_callscribe(a.bin, models[first], paths, a.threads, os.path.join(tmp, "o-30"),
+                                                     fit=False)))
         rows = interleaved(engines, a.repeat)
     fw = rows[0][1]
     print(f"\nASR bench, short clips: {a.clips} clips, {seconds:.0f} s in all ({seconds / a.clips:.1f} s each), "
@@ -255,6 +266,10 @@ def main():
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the median is shown")
     ap.add_argument("--clips", type=int, default=0, help="measure N short clips instead of one long call")
+    ap.add_argument("--weights", default="q4_0,iq4_nl,q8_0,bf16",
+                    help="comma-separated weight types to convert and time (the first also gets the fit rows)")
+    ap.add_argument("--no-fit-rows", dest="fit_rows", action="store_false",
+                    help="skip the rows that change asr.fit_audio_ctx")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target")),
                                                   "release", "callscribe"))
@@ -267,19 +282,17 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "call.wav")
         seconds, reference = make_call(wav, a.minutes, tmp)
-        models = {}
-        for w in ("q8_0", "f16", "bf16"):
-            models[w] = os.path.join(tmp, f"ggml-base-{w}.bin")
-            subprocess.run([a.bin, "models", "import-ct2", "--weights", w, a.ct2, models[w]], check=True,
-                           capture_output=True)
+        models = convert(a, tmp)
+        first = next(iter(models))
         engines = [
             ("faster-whisper int8", lambda: run_faster_whisper(a.ct2, wav, a.threads)),
             ("faster-whisper int8, vad_filter", lambda: run_faster_whisper(a.ct2, wav, a.threads, vad=True)),
         ] + [(f"callscribe {w}", lambda p=path: run_callscribe(a.bin, p, wav, a.threads)) for w, path in models.items()]
-        engines.append(("callscribe bf16, every window fitted (fit_max_seconds = 30)",
-                        lambda: run_callscribe(a.bin, models["bf16"], wav, a.threads, fit=True)))
-        engines.append(("callscribe bf16, every window at 30 s (fit_audio_ctx = false)",
-                        lambda: run_callscribe(a.bin, models["bf16"], wav, a.threads, fit=False)))
+        if a.fit_rows:
+            engines.append((f"callscribe {first}, every window fitted (fit_max_seconds = 30)",
+                            lambda: run_callscribe(a.bin, models[first], wav, a.threads, fit=True)))
+            engines.append((f"callscribe {first}, every window at 30 s (fit_audio_ctx = false)",
+                            lambda: run_callscribe(a.bin, models[first], wav, a.threads, fit=False)))
         rows = interleaved(engines, a.repeat)
         fw = rows[0][1]
 

