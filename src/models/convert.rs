@@ -237,7 +237,7 @@ fn tensors(m: &Ct2Model, hp: &HParams) -> Result<Vec<Tensor>, ConvertError> {
 /// Weight type of the matrices in the written file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 pub enum WeightType {
-    /// The default for CPUs ([`WeightType::for_this_cpu`]: q8_0).
+    /// The default for the CPU doing the conversion ([`WeightType::for_this_cpu`]).
     Auto,
     /// float16, as the source models ship (best on GPUs).
     F16,
@@ -264,16 +264,22 @@ pub enum WeightType {
 }
 
 impl WeightType {
-    /// q8_0 on every CPU. Measured (`benches/asr_vs_faster_whisper.py`, base,
-    /// 2 threads, release build, an AMD EPYC with AVX512-BF16; one run, median
-    /// of 3 rounds): the 183 s call took 9.8 s with q8_0 against 10.1 s with bf16
-    /// (WER 0.100 against 0.107), 20 short clips 14.5 s against 14.8 s, in 347
-    /// against 410 MB. An earlier build without llamafile's tiled products had
-    /// bf16 13 % ahead on such a CPU; with them, bf16's `vdpbf16ps` no longer
-    /// pays for its doubled size. iq4_nl is faster still (0.83× and 0.62×
+    /// bf16 where the CPU has AVX512-BF16 dot products, else q8_0. Measured on
+    /// such a CPU before llamafile's tiled products were built in: bf16
+    /// transcribed the bench call ~13 % faster than q8_0. With them
+    /// (`benches/asr_vs_faster_whisper.py`, base, 2 threads, release, an AMD
+    /// EPYC with AVX512-BF16; one run, median of 3 rounds) the two are within
+    /// 3 %: the 183 s call 10.1 s bf16 against 9.8 s q8_0 (WER 0.107 against
+    /// 0.100), 20 short clips 14.8 s against 14.5 s. bf16 stays there: on the
+    /// synthetic Hindi call of `tests/languages.rs` q8_0 gave mixed scripts and
+    /// bf16 Devanagari. iq4_nl is faster still (0.83× and 0.62×
     /// faster-whisper's time against q8_0's 0.95× and 0.81×) at a cost in words
     /// on the long call (WER 0.110), so it is a choice, not the default.
     pub fn for_this_cpu() -> WeightType {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512bf16") {
+            return WeightType::Bf16;
+        }
         WeightType::Q8_0
     }
 
