@@ -268,13 +268,13 @@ impl WeightType {
     /// such a CPU before llamafile's tiled products were built in: bf16
     /// transcribed the bench call ~13 % faster than q8_0. With them
     /// (`benches/asr_vs_faster_whisper.py`, base, 2 threads, release, an AMD
-    /// EPYC with AVX512-BF16; one run, median of 3 rounds) the two are within
-    /// 3 %: the 183 s call 10.1 s bf16 against 9.8 s q8_0 (WER 0.107 against
-    /// 0.100), 20 short clips 14.8 s against 14.5 s. bf16 stays there: on the
-    /// synthetic Hindi call of `tests/languages.rs` q8_0 gave mixed scripts and
-    /// bf16 Devanagari. iq4_nl is faster still (0.83× and 0.62×
-    /// faster-whisper's time against q8_0's 0.95× and 0.81×) at a cost in words
-    /// on the long call (WER 0.110), so it is a choice, not the default.
+    /// EPYC with AVX512-BF16; median of 3 rounds) the two are within 8 %
+    /// either way: the 183 s call 1.07× faster-whisper's time with bf16
+    /// against 1.01× with q8_0, 20 short clips 0.79× against 0.83×, all at a
+    /// WER no worse than faster-whisper's. bf16 stays there: on the synthetic
+    /// Hindi call of `tests/languages.rs` q8_0 gave mixed scripts and bf16
+    /// Devanagari. iq4_nl is the fastest on clips (0.64×) at a cost in words
+    /// elsewhere, so it is a choice, not the default.
     pub fn for_this_cpu() -> WeightType {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512bf16") {
