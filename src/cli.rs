@@ -96,9 +96,8 @@ pub enum ModelsCommand {
         /// The ggml file to write, e.g. models/ggml-base.bin.
         out: PathBuf,
         /// Weight type of the matrices: auto (bf16 on CPUs with AVX512-BF16,
-        /// else q8-0), q8-0 (half the size of
-        /// f16), iq4-nl or q4-0 (a quarter; faster on CPUs, a few more words
-        /// wrong), q5-0, bf16, or f16 (GPUs).
+        /// else q8-0), q8-0 (half the size of f16), iq4-nl or q4-0 (a quarter;
+        /// faster on CPUs, a few more words wrong), q5-0, bf16, or f16 (GPUs).
         #[arg(long, value_enum, default_value = "auto")]
         weights: crate::models::WeightType,
     },

@@ -547,7 +547,6 @@ fn split_at_seams(words: Vec<Word>, piece_of: impl Fn(&Word) -> usize) -> Vec<(u
     groups
 }
 
-/// The prompt given to whisper: the configured prompt, then the hot words.
 /// Encoder frames for a window of `samples` at 16 kHz (50 frames a second).
 ///
 /// A full window keeps whisper's trained 1500 frames. A fitted window
@@ -575,6 +574,7 @@ fn encoder_context(samples: usize, fit: bool) -> i32 {
     }
 }
 
+/// The prompt given to whisper: the configured prompt, then the hot words.
 fn prompt_text(initial: &str, hot_words: &[String]) -> String {
     let mut p = initial.trim().to_string();
     if !hot_words.is_empty() {
@@ -599,7 +599,6 @@ pub fn check_model(path: &Path) -> Result<models::HParams, String> {
 mod tests {
     #[test]
     fn encoder_context_is_a_multiple_of_16_that_holds_the_window() {
-        use super::encoder_context;
         assert_eq!(encoder_context(16_000 * 30, false), 1500);
         assert_eq!(encoder_context(16_000, false), 1500);
         assert_eq!(encoder_context(16_000 * 30, true), 1500);

@@ -322,13 +322,14 @@ impl WeightType {
 fn encode(t: &Tensor, weights: WeightType) -> (i64, Vec<u8>) {
     let matrix = t.f16 && t.shape.len() == 2;
     let halves = |f: fn(f32) -> u16| t.data.iter().flat_map(|x| f(*x).to_le_bytes()).collect();
-    match weights.resolve() {
-        WeightType::Q8_0 if matrix && t.shape[1].is_multiple_of(32) => (8, quantize_q8_0(&t.data)),
+    let blocks = matrix && t.shape[1].is_multiple_of(32);
+    let weights = weights.resolve();
+    if let (true, Some(ty)) = (blocks, weights.ggml_quantized()) {
+        return (ty as i64, ggml_quantize(ty, &t.data, t.shape[1]));
+    }
+    match weights {
+        WeightType::Q8_0 if blocks => (8, quantize_q8_0(&t.data)),
         WeightType::Bf16 if matrix => (30, halves(f32_to_bf16)),
-        w if matrix && t.shape[1].is_multiple_of(32) && w.ggml_quantized().is_some() => {
-            let ty = w.ggml_quantized().expect("checked");
-            (ty as i64, ggml_quantize(ty, &t.data, t.shape[1]))
-        }
         _ if t.f16 => (1, halves(f32_to_f16)),
         _ => (0, t.data.iter().flat_map(|x| x.to_le_bytes()).collect()),
     }
