@@ -20,6 +20,13 @@ type in `--weights`, each converted here; and the first of them with
 callscribe runs with `--speakers 1`: transcription only, as faster-whisper has no
 diarization (the voice encoder's cost is in benches/diarization.rs).
 
+`--speech asterisk` uses real recorded telephone speech instead of espeak-ng
+(benches/real_speech.py: Debian's asterisk-core-sounds-en prompts, one woman's
+voice, 8 kHz, with their transcripts; scripts/fetch-models.sh fetches them): the
+long call is prompts in a fixed shuffled order joined with the same pauses, the
+clips are single prompts of three words or more; both stored as 8 kHz µ-law.
+Numbers are spelt out on both sides before the WER is taken.
+
 `--clips N` measures short recordings instead: N clips of one or two lines
 (3–10 s, both voices, 8 kHz µ-law as a PBX stores them), each engine
 transcribing all of them in one process (faster-whisper: one model, a loop;
@@ -37,6 +44,8 @@ import time
 import wave
 
 import numpy as np
+
+import real_speech
 
 LINES = [
     (0, "Good morning, this is Priya from Apex Finance calling about your loan account."),
@@ -113,6 +122,54 @@ def make_clips(tmp, n):
     return paths, refs, seconds
 
 
+def to_mulaw(samples, rate, out, tmp):
+    """Stores float samples as an 8 kHz µ-law WAV, as a PBX does."""
+    raw = os.path.join(tmp, "raw.wav")
+    with wave.open(raw, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", raw, "-ar", "8000",
+                    "-acodec", "pcm_mulaw", out], check=True)
+    os.remove(raw)
+
+
+def shuffled_prompts(min_words=1):
+    import random
+    ps = [p for p in real_speech.prompts() if len(real_speech.words(p[1])) >= min_words]
+    random.Random(7).shuffle(ps)
+    return ps
+
+
+def make_real_call(path, minutes, tmp):
+    """Real prompts joined with 0.4–1.3 s pauses up to `minutes`, 8 kHz µ-law."""
+    pieces, texts, total = [], [], 0
+    for i, (_, text, wav) in enumerate(shuffled_prompts() * 4):
+        x, rate = real_speech.read(wav)
+        pause = np.zeros(int(rate * (0.4 + 0.3 * (i % 4))), dtype=np.float32)
+        pieces += [x, pause]
+        texts.append(text)
+        total += (len(x) + len(pause)) / rate
+        if total >= minutes * 60:
+            break
+    to_mulaw(np.concatenate(pieces), rate, path, tmp)
+    return total, " ".join(texts)
+
+
+def make_real_clips(tmp, n):
+    """n real prompts of three words or more, each its own 8 kHz µ-law clip."""
+    paths, refs, seconds = [], [], 0.0
+    for i, (_, text, wav) in enumerate(shuffled_prompts(3)[:n]):
+        x, rate = real_speech.read(wav)
+        out = os.path.join(tmp, f"clip{i:03d}.wav")
+        to_mulaw(x, rate, out, tmp)
+        paths.append(out)
+        refs.append(text)
+        seconds += len(x) / rate
+    return paths, refs, seconds
+
+
 FW_CLIPS = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
@@ -184,7 +241,7 @@ def interleaved(engines, repeat):
 
 def clips_main(a):
     with tempfile.TemporaryDirectory() as tmp:
-        paths, refs, seconds = make_clips(tmp, a.clips)
+        paths, refs, seconds = (make_real_clips if a.speech == "asterisk" else make_clips)(tmp, a.clips)
         models = convert(a, tmp)
         first = next(iter(models))
         engines = [("faster-whisper int8", lambda: clips_faster_whisper(a.ct2, paths, a.threads))] + [
@@ -197,23 +254,24 @@ def clips_main(a):
                                                      fit=False)))
         rows = interleaved(engines, a.repeat)
     fw = rows[0][1]
-    print(f"\nASR bench, short clips: {a.clips} clips, {seconds:.0f} s in all ({seconds / a.clips:.1f} s each), "
-          f"8 kHz µ-law, base model, {a.threads} threads, greedy, English, word timestamps, one process per engine "
+    print(f"\nASR bench, short clips ({a.speech}): {len(paths)} clips, {seconds:.0f} s in all "
+          f"({seconds / len(paths):.1f} s each), 8 kHz µ-law, base model, {a.threads} threads, greedy, English, word timestamps, one process per engine "
           f"(model load included), median of {a.repeat} interleaved rounds\n")
     print("| engine | wall s | ratio to faster-whisper | peak RSS MB | WER | windows redone at 30 s |")
     print("|---|---:|---:|---:|---:|---:|")
     reference = " ".join(refs)
     for name, r in rows:
         print(f"| {name} | {r['wall']:.1f} | {r['wall'] / fw['wall']:.2f} | {r['rss_mb']:.0f} | "
-              f"{wer(reference, ' '.join(r['texts'])):.3f} | {r.get('retries', '—')} |")
+              f"{wer(reference, ' '.join(r['texts']), a.speech):.3f} | {r.get('retries', '—')} |")
 
 
 def tokens(text):
     return [t for t in (re.sub(r"[^\w]", "", w.lower()) for w in text.split()) if t]
 
 
-def wer(ref, hyp):
-    r, h = tokens(ref), tokens(hyp)
+def wer(ref, hyp, speech="espeak"):
+    split = real_speech.words if speech == "asterisk" else tokens
+    r, h = split(ref), split(hyp)
     prev = list(range(len(h) + 1))
     for i, rw in enumerate(r):
         cur = [i + 1] + [0] * len(h)
@@ -265,6 +323,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds; the median is shown")
+    ap.add_argument("--speech", choices=["espeak", "asterisk"], default="espeak",
+                    help="synthetic espeak-ng speech, or real recorded prompts (benches/real_speech.py)")
     ap.add_argument("--clips", type=int, default=0, help="measure N short clips instead of one long call")
     ap.add_argument("--weights", default="q4_0,iq4_nl,q8_0,bf16",
                     help="comma-separated weight types to convert and time (the first also gets the fit rows)")
@@ -281,7 +341,7 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "call.wav")
-        seconds, reference = make_call(wav, a.minutes, tmp)
+        seconds, reference = (make_real_call if a.speech == "asterisk" else make_call)(wav, a.minutes, tmp)
         models = convert(a, tmp)
         first = next(iter(models))
         engines = [
@@ -296,13 +356,14 @@ def main():
         rows = interleaved(engines, a.repeat)
         fw = rows[0][1]
 
-    print(f"\nASR bench: base model, {seconds:.0f} s two-speaker call (espeak-ng), {a.threads} threads, "
+    what = "two-speaker call (espeak-ng)" if a.speech == "espeak" else "call of real recorded prompts (8 kHz µ-law)"
+    print(f"\nASR bench: base model, {seconds:.0f} s {what}, {a.threads} threads, "
           f"greedy, English, word timestamps, median of {a.repeat} interleaved rounds\n")
     print("| engine | wall s | transcribe s | RTF | ratio to faster-whisper (wall) | peak RSS MB | WER |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in rows:
         print(f"| {name} | {r['wall']:.1f} | {r['transcribe']:.1f} | {r['transcribe'] / seconds:.3f} | "
-              f"{r['wall'] / fw['wall']:.2f} | {r['rss_mb']:.0f} | {wer(reference, r['text']):.3f} |")
+              f"{r['wall'] / fw['wall']:.2f} | {r['rss_mb']:.0f} | {wer(reference, r['text'], a.speech):.3f} |")
 
 
 if __name__ == "__main__":

