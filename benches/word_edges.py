@@ -61,12 +61,30 @@ def clip(word, voice, tmp):
 
 
 def make_set(n, tmp, seed=12345):
-    rng = random.Random(seed)
     words = [WORDS[i % len(WORDS)] for i in range(n)]
-    signal, truth, rate = [], [], 22050
-    t = 0
-    for i, word in enumerate(words):
-        x, rate = clip(word, VOICES[i % 2], tmp)
+    clips = [(word, *clip(word, VOICES[i % 2], tmp)) for i, word in enumerate(words)]
+    return join([(w, x) for w, x, _ in clips], clips[-1][2], seed, tmp, band_limit=True)
+
+
+def make_real_set(n, tmp, seed=12345):
+    """n real one-word prompts with known edges (see the module's header)."""
+    prompts = real_speech.single_words()
+    random.Random(seed).shuffle(prompts)
+    clips, rate = [], 8000
+    for _, text, path in (prompts * (n // len(prompts) + 1))[:n]:
+        x, rate = real_speech.read(path)
+        loud = np.nonzero(np.abs(x) > 0.01 * np.abs(x).max())[0]
+        clips.append((real_speech.words(text)[0], x[loud[0]:loud[-1] + 1]))
+    return join(clips, rate, seed, tmp, band_limit=False)
+
+
+def join(clips, rate, seed, tmp, band_limit):
+    """(word, samples) clips joined with pauses of 0.15–0.60 s (the first 0.5 s)
+    from a fixed sequence, stored as 8 kHz µ-law (band-limited to 300–3,400 Hz
+    first if asked); the file and every word's true (word, start, end)."""
+    rng = random.Random(seed)
+    signal, truth, t = [], [], 0
+    for i, (word, x) in enumerate(clips):
         pause = 0.5 if i == 0 else rng.uniform(0.15, 0.60)
         signal.append(np.zeros(int(pause * rate), dtype=np.float32))
         t += int(pause * rate)
@@ -81,37 +99,9 @@ def make_set(n, tmp, seed=12345):
         w.setframerate(rate)
         w.writeframes((np.concatenate(signal) * 32767).astype(np.int16).tobytes())
     out = os.path.join(tmp, "words-8k-ulaw.wav")
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", raw, "-af",
-                    "highpass=f=300,lowpass=f=3400", "-ar", "8000", "-c:a", "pcm_mulaw", out], check=True)
-    return out, truth
-
-
-def make_real_set(n, tmp, seed=12345):
-    """n real one-word prompts with known edges (see the module's header)."""
-    prompts = real_speech.single_words()
-    random.Random(seed).shuffle(prompts)
-    rng = random.Random(seed)
-    signal, truth, t, rate = [], [], 0, 8000
-    for i, (_, text, path) in enumerate((prompts * (n // len(prompts) + 1))[:n]):
-        x, rate = real_speech.read(path)
-        loud = np.nonzero(np.abs(x) > 0.01 * np.abs(x).max())[0]
-        x = x[loud[0]:loud[-1] + 1]
-        pause = 0.5 if i == 0 else rng.uniform(0.15, 0.60)
-        signal.append(np.zeros(int(pause * rate), dtype=np.float32))
-        t += int(pause * rate)
-        truth.append((real_speech.words(text)[0], t / rate, (t + len(x)) / rate))
-        signal.append(x)
-        t += len(x)
-    signal.append(np.zeros(rate // 2, dtype=np.float32))
-    raw = os.path.join(tmp, "raw.wav")
-    with wave.open(raw, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.concatenate(signal) * 32767).astype(np.int16).tobytes())
-    out = os.path.join(tmp, "real-words-8k-ulaw.wav")
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", raw, "-ar", "8000", "-c:a",
-                    "pcm_mulaw", out], check=True)
+    band = ["-af", "highpass=f=300,lowpass=f=3400"] if band_limit else []
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", raw] + band +
+                   ["-ar", "8000", "-c:a", "pcm_mulaw", out], check=True)
     return out, truth
 
 
