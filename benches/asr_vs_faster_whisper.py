@@ -106,30 +106,26 @@ def make_clips(tmp, n):
             who2, line2 = LINES[(i + 5) % len(LINES)]
             parts += [np.zeros(6400, dtype=np.int16), speak(VOICES[who2], line2, tmp)]
             text.append(line2)
-        raw = os.path.join(tmp, f"clip{i:03d}.16k.wav")
-        with wave.open(raw, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(16000)
-            w.writeframes(np.concatenate(parts).tobytes())
         seconds += sum(len(p) for p in parts) / 16000
         out = os.path.join(tmp, f"clip{i:03d}.wav")
-        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", raw, "-ar", "8000",
-                        "-acodec", "pcm_mulaw", out], check=True)
-        os.remove(raw)
+        to_mulaw(np.concatenate(parts), 16000, out, tmp)
         paths.append(out)
         refs.append(" ".join(text))
     return paths, refs, seconds
 
 
+def pcm16(samples):
+    return (np.clip(samples, -1, 1) * 32767).astype(np.int16)
+
+
 def to_mulaw(samples, rate, out, tmp):
-    """Stores float samples as an 8 kHz µ-law WAV, as a PBX does."""
+    """Stores 16-bit samples as an 8 kHz µ-law WAV, as a PBX does."""
     raw = os.path.join(tmp, "raw.wav")
     with wave.open(raw, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).astype(np.int16).tobytes())
+        w.writeframes(samples.astype(np.int16).tobytes())
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", raw, "-ar", "8000",
                     "-acodec", "pcm_mulaw", out], check=True)
     os.remove(raw)
@@ -153,7 +149,7 @@ def make_real_call(path, minutes, tmp):
         total += (len(x) + len(pause)) / rate
         if total >= minutes * 60:
             break
-    to_mulaw(np.concatenate(pieces), rate, path, tmp)
+    to_mulaw(pcm16(np.concatenate(pieces)), rate, path, tmp)
     return total, " ".join(texts)
 
 
@@ -163,7 +159,7 @@ def make_real_clips(tmp, n):
     for i, (_, text, wav) in enumerate(shuffled_prompts(3)[:n]):
         x, rate = real_speech.read(wav)
         out = os.path.join(tmp, f"clip{i:03d}.wav")
-        to_mulaw(x, rate, out, tmp)
+        to_mulaw(pcm16(x), rate, out, tmp)
         paths.append(out)
         refs.append(text)
         seconds += len(x) / rate

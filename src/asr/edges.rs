@@ -299,6 +299,14 @@ fn refine_spans(spans: &mut [(f64, f64)], weights: &[f64], e: &Energy) {
     place(spans, &orig, e, Some(&expected));
 }
 
+/// The mean of the values present (0 for none).
+fn mean(a: Option<f64>, b: Option<f64>) -> f64 {
+    match (a, b) {
+        (Some(a), Some(b)) => (a + b) / 2.0,
+        (a, b) => a.or(b).unwrap_or(0.0),
+    }
+}
+
 /// The dynamic programme of [`refine_spans`]: `orig` are the aligned spans,
 /// `expected` each word's expected length (none: lengths are not charged).
 fn place(spans: &mut [(f64, f64)], orig: &[(f64, f64)], e: &Energy, expected: Option<&[f64]>) {
@@ -347,9 +355,9 @@ fn place(spans: &mut [(f64, f64)], orig: &[(f64, f64)], e: &Energy, expected: Op
     };
 
     // Where the alignment puts boundary k when no pause marks it.
-    let aligned = |k: usize| match ends(k) {
-        (Some(a), Some(b)) => (a + b) / 2.0,
-        (a, b) => a.or(b).unwrap_or(0.0),
+    let aligned = |k: usize| {
+        let (end, start) = ends(k);
+        mean(end, start)
     };
     // The cost of word k-1 lasting from `from` to `to`.
     let length = |k: usize, from: f64, to: f64| {
@@ -403,10 +411,7 @@ fn place(spans: &mut [(f64, f64)], orig: &[(f64, f64)], e: &Energy, expected: Op
                 }
                 let d_end = end.map(|t| distance(t, pauses[p]));
                 let d_start = start.map(|t| distance(t, pauses[q]));
-                let moved = match (d_end, d_start) {
-                    (Some(a), Some(b)) => (a + b) / 2.0,
-                    (a, b) => a.or(b).unwrap_or(0.0),
-                };
+                let moved = mean(d_end, d_start);
                 let mut c = cost + moved + ended(pauses[p].0);
                 let from_pause = last.map_or(base, |l| l + 1);
                 if end.is_some() && p > from_pause {
