@@ -329,6 +329,8 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target")),
                                                   "release", "callscribe"))
+    ap.add_argument("--compare-bin", help="another callscribe build (say, before a change) timed in the same "
+                                           "rounds: one more row per weight type, marked \"other build\"")
     cache = os.environ.get("CALLSCRIBE_MODEL_CACHE", os.path.expanduser("~/.cache/callscribe-models"))
     ap.add_argument("--ct2", default=os.path.join(cache, "base"))
     a = ap.parse_args()
@@ -344,6 +346,9 @@ def main():
             ("faster-whisper int8", lambda: run_faster_whisper(a.ct2, wav, a.threads)),
             ("faster-whisper int8, vad_filter", lambda: run_faster_whisper(a.ct2, wav, a.threads, vad=True)),
         ] + [(f"callscribe {w}", lambda p=path: run_callscribe(a.bin, p, wav, a.threads)) for w, path in models.items()]
+        if a.compare_bin:
+            engines += [(f"callscribe {w}, other build", lambda p=path: run_callscribe(a.compare_bin, p, wav, a.threads))
+                        for w, path in models.items()]
         if a.fit_rows:
             engines.append((f"callscribe {first}, every window fitted (fit_max_seconds = 30)",
                             lambda: run_callscribe(a.bin, models[first], wav, a.threads, fit=True)))

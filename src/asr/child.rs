@@ -1,9 +1,9 @@
 //! Decoding and whisper in a supervised child process (`callscribe asr-child`),
 //! so that a native crash on one recording costs a restart, not the worker.
 //!
-//! whisper.cpp aborts the whole process on some inputs (an assertion in its DTW
-//! alignment, a segfault on samples it did not expect), and a decoder bug can do
-//! the same. In-process, one such recording took down every worker that claimed
+//! whisper.cpp can abort the whole process on inputs it did not expect (an
+//! assertion in its DTW alignment did, until the vendored copy's fix:
+//! vendor/whisper-rs-sys/PATCHES.md), and a decoder bug can do the same. In-process, one such recording took down every worker that claimed
 //! it, in turn, and the row ended "abandoned" with nothing said of the cause. Here
 //! the worker only loses its child: the job fails with the stage it died in and
 //! the signal, the row's crash is counted (`crashes`; failed at

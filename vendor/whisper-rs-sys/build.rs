@@ -103,18 +103,12 @@ fn main() {
     println!("cargo:rerun-if-changed=wrapper.h");
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
-    let whisper_root = out.join("whisper.cpp");
-
-    if !whisper_root.exists() {
-        std::fs::create_dir_all(&whisper_root).unwrap();
-        fs_extra::dir::copy("./whisper.cpp", &out, &Default::default()).unwrap_or_else(|e| {
-            panic!(
-                "Failed to copy whisper sources into {}: {}",
-                whisper_root.display(),
-                e
-            )
-        });
-    }
+    // callscribe: build whisper.cpp where it lies (CMake's build folder is still
+    // in OUT_DIR) instead of from a copy made once into OUT_DIR, and rebuild when
+    // its sources change: the vendored copy is patched (PATCHES.md), and an edit
+    // to a copy that is never refreshed would not be built.
+    let whisper_root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("whisper.cpp");
+    println!("cargo:rerun-if-changed=whisper.cpp");
 
     if env::var("WHISPER_DONT_GENERATE_BINDINGS").is_ok() {
         let _: u64 = std::fs::copy("src/bindings.rs", out.join("bindings.rs"))

@@ -2816,6 +2816,18 @@ static struct ggml_cgraph * whisper_build_graph_decoder(
     // might be useful in the future
     //cur = ggml_view_2d(ctx0, cur, cur->ne[0], 1, cur->nb[1], (cur->ne[1] - 1)*cur->nb[1]);
 
+    // callscribe: when the batch asks for the last token's logits alone (the
+    // prompt, and the DTW pass, which asks for them and throws them away),
+    // multiply only that row by the vocabulary's output matrix: the other rows
+    // would be copied nowhere. whisper_decode_internal reads the one row back.
+    bool last_only = !worst_case && n_tokens > 1 && batch.logits[n_tokens - 1];
+    for (int i = 0; last_only && i < n_tokens - 1; ++i) {
+        last_only = batch.logits[i] == 0;
+    }
+    if (last_only) {
+        cur = ggml_view_2d(ctx0, cur, cur->ne[0], 1, cur->nb[1], (cur->ne[1] - 1)*cur->nb[1]);
+    }
+
     struct ggml_tensor * logits = ggml_mul_mat(ctx0, model.d_te, cur);
 
     // [EXPERIMENTAL] Token-level timestamps with DTW
@@ -2947,11 +2959,14 @@ static bool whisper_decode_internal(
     }
 
     logits_out.resize(n_tokens*n_vocab);
+    // callscribe: a graph built for the last token's logits alone has one row
+    const bool last_only = logits->ne[1] == 1;
     for (int i = 0; i < n_tokens; i++) {
         if (batch.logits[i] == 0) {
             continue;
         }
-        ggml_backend_tensor_get(logits, logits_out.data() + (n_vocab*i), sizeof(float)*(n_vocab*i), sizeof(float)*n_vocab);
+        const int row = last_only ? 0 : i;
+        ggml_backend_tensor_get(logits, logits_out.data() + (n_vocab*i), sizeof(float)*(n_vocab*row), sizeof(float)*n_vocab);
     }
 
     if (batch.n_tokens > 1) {
@@ -8769,10 +8784,25 @@ static void median_filter(struct ggml_tensor * dst , const struct ggml_tensor * 
         return;
     }
     int filter_width = ((median_filter_user_data *) userdata)->filter_width;
-    WHISPER_ASSERT(filter_width < a->ne[2]);
     WHISPER_ASSERT(filter_width % 2);
-    WHISPER_ASSERT(ggml_n_dims(a) == 3);
+    WHISPER_ASSERT(ggml_n_dims(a) <= 3);
     WHISPER_ASSERT(a->type == GGML_TYPE_F32);
+
+    // callscribe: a decoded stretch shorter than the filter (under 0.16 s with
+    // the default width of 7 frames of 20 ms) aborted the whole process here
+    // (WHISPER_ASSERT(filter_width < a->ne[2])). OpenAI's median_filter returns
+    // such a signal unfiltered, since reflect padding needs more frames than the
+    // padding: do the same.
+    if (a->ne[2] <= filter_width) {
+        for (int64_t i = 0; i < a->ne[0]; ++i) {
+            for (int64_t j = 0; j < a->ne[1]; ++j) {
+                for (int64_t k = 0; k < a->ne[2]; ++k) {
+                    whisper_set_f32_nd(dst, i, j, k, 0, whisper_get_f32_nd(a, i, j, k, 0));
+                }
+            }
+        }
+        return;
+    }
 
     std::vector<float> filter;
     filter.reserve(filter_width);
@@ -8813,6 +8843,11 @@ static void whisper_exp_compute_token_level_timestamps_dtw(
     const int n_audio_ctx = state->exp_n_audio_ctx > 0 ? state->exp_n_audio_ctx : ctx->model.hparams.n_audio_ctx;
     WHISPER_ASSERT(medfilt_width % 2);
     WHISPER_ASSERT(n_frames <= n_audio_ctx * 2);
+    // callscribe: a stretch under one audio token (20 ms) has nothing to align
+    // its tokens to; they keep t_dtw = -1 (no DTW stamp) instead of aborting
+    if (n_frames/2 < 1) {
+        return;
+    }
     WHISPER_ASSERT(ctx->params.dtw_aheads_preset != WHISPER_AHEADS_NONE);
 
     // FIXME: Allocating mem everytime we call this func
