@@ -295,7 +295,12 @@ impl WhisperEngine {
                 }
             }
         }
-        tracing::debug!(windows = windows.len(), regions = regions.len(), "transcribed channel");
+        tracing::debug!(
+            windows = windows.len(),
+            regions = regions.len(),
+            window_seconds = ?windows.iter().map(|w| (w.duration() * 10.0).round() / 10.0).collect::<Vec<_>>(),
+            "transcribed channel"
+        );
         out.processing_seconds = t0.elapsed().as_secs_f64();
         Ok(out)
     }
