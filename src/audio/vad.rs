@@ -185,7 +185,7 @@ pub fn pack(x: &[f32], rate: u32, regions: &[Region], max_len: f64) -> Vec<Windo
     let threshold = voiced_threshold(&levels);
     let total = x.len() as f64 / rate as f64;
     let mut out: Vec<Window> = Vec::new();
-    let mut add = |out: &mut Vec<Window>, start: f64, end: f64| {
+    let add = |out: &mut Vec<Window>, start: f64, end: f64| {
         let (a, b) = sample_range(start, end - start, rate, x.len());
         if b <= a {
             return;

@@ -2068,6 +2068,16 @@ static struct ggml_cgraph * whisper_build_graph_encoder(
 
     const float KQscale = 1.0f/sqrtf(float(n_state_head));
 
+    // callscribe: self-attention keys padded to a multiple of 16 (see below); the
+    // mask (0, then -inf for the padding) is filled in whisper_encode_internal.
+    const int n_kv_enc = GGML_PAD(n_ctx, 16);
+    struct ggml_tensor * KQ_mask_enc = nullptr;
+    if (!wctx.params.flash_attn && n_kv_enc != n_ctx) {
+        KQ_mask_enc = ggml_new_tensor_2d(ctx0, GGML_TYPE_F32, n_kv_enc, n_ctx);
+        ggml_set_name(KQ_mask_enc, "KQ_mask_enc");
+        ggml_set_input(KQ_mask_enc);
+    }
+
     // ===================================================================
     // NOTE: experimenting with partial evaluation of the encoder (ignore)
     //static int iter = -1;
@@ -2160,25 +2170,31 @@ static struct ggml_cgraph * whisper_build_graph_encoder(
 
                 cur = ggml_reshape_2d(ctx0, cur, n_state, n_ctx);
             } else {
+                // callscribe: with n_ctx not a multiple of 16 (1500, a full window)
+                // llamafile's tiled products cannot take the weighted sum over the
+                // keys (ggml_vec_dot_f16, one dot product per output, instead). The
+                // keys and values are padded with zeros to a multiple of 16 and the
+                // padding masked out of the soft-max: the same sums, tiled.
+                struct ggml_tensor * K3 = ggml_reshape_3d(ctx0, Kcur, n_state_head, n_head, n_ctx);
+                struct ggml_tensor * V3 = ggml_reshape_3d(ctx0, Vcur, n_state_head, n_head, n_ctx);
+                if (KQ_mask_enc != nullptr) {
+                    K3 = ggml_pad(ctx0, K3, 0, 0, n_kv_enc - n_ctx, 0);
+                    V3 = ggml_pad(ctx0, V3, 0, 0, n_kv_enc - n_ctx, 0);
+                }
+
                 struct ggml_tensor * K =
                     ggml_permute(ctx0,
-                            ggml_cast(ctx0,
-                                ggml_reshape_3d(ctx0, Kcur, n_state_head, n_head, n_ctx),
-                                wctx.itype),
+                            ggml_cast(ctx0, K3, wctx.itype),
                             0, 2, 1, 3);
 
                 // K * Q
                 struct ggml_tensor * KQ = ggml_mul_mat(ctx0, K, Q);
 
-                struct ggml_tensor * KQ_soft_max = ggml_soft_max_ext(ctx0, KQ, nullptr, KQscale, 0.0f);
+                struct ggml_tensor * KQ_soft_max = ggml_soft_max_ext(ctx0, KQ, KQ_mask_enc, KQscale, 0.0f);
 
                 struct ggml_tensor * V =
                     ggml_cast(ctx0,
-                            ggml_permute(ctx0,
-                                ggml_reshape_3d(ctx0,
-                                    Vcur,
-                                    n_state_head, n_head, n_ctx),
-                                1, 2, 0, 3),
+                            ggml_permute(ctx0, V3, 1, 2, 0, 3),
                             wctx.itype);
 
                 struct ggml_tensor * KQV = ggml_mul_mat(ctx0, V, KQ_soft_max);
@@ -2426,6 +2442,20 @@ static bool whisper_encode_internal(
         if (!ggml_backend_sched_alloc_graph(sched, gf)) {
             // should never happen as we pre-allocate the memory
             return false;
+        }
+
+        // callscribe: the padded keys' mask (see whisper_build_graph_encoder)
+        if (struct ggml_tensor * mask = ggml_graph_get_tensor(gf, "KQ_mask_enc")) {
+            const int64_t n_kv = mask->ne[0];
+            const int64_t n_q  = mask->ne[1];
+            const int64_t n_real = n_q; // queries and real keys are the same frames
+            std::vector<float> data(n_kv*n_q, 0.0f);
+            for (int64_t q = 0; q < n_q; ++q) {
+                for (int64_t k = n_real; k < n_kv; ++k) {
+                    data[q*n_kv + k] = -INFINITY;
+                }
+            }
+            ggml_backend_tensor_set(mask, data.data(), 0, ggml_nbytes(mask));
         }
 
         if (!ggml_graph_compute_helper(sched, gf, n_threads)) {
