@@ -3,10 +3,11 @@
 //!
 //! whisper.cpp can abort the whole process on inputs it did not expect (an
 //! assertion in its DTW alignment did, until the vendored copy's fix:
-//! vendor/whisper-rs-sys/PATCHES.md), and a decoder bug can do the same. In-process, one such recording took down every worker that claimed
-//! it, in turn, and the row ended "abandoned" with nothing said of the cause. Here
-//! the worker only loses its child: the job fails with the stage it died in and
-//! the signal, the row's crash is counted (`crashes`; failed at
+//! vendor/whisper-rs-sys/PATCHES.md), and a decoder bug can do the same.
+//! In-process, one such recording took down every worker that claimed it, in
+//! turn, and the row ended "abandoned" with nothing said of the cause. Here the
+//! worker only loses its child: the job fails with the stage it died in and the
+//! signal, the row's crash is counted (`crashes`; failed at
 //! `retry.max_crashes`), and the next job gets a fresh child.
 //!
 //! Protocol, JSON lines: the parent writes one [`Setup`] line, the child answers

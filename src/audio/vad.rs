@@ -213,10 +213,7 @@ pub fn pack(x: &[f32], rate: u32, regions: &[Region], max_len: f64) -> Vec<Windo
         let (mut start, end) = (r.start.max(0.0), r.end.min(total));
         loop {
             let room = out.last().map_or(0.0, |w| max_len - w.duration());
-            if end - start <= room + 1e-9 {
-                break;
-            }
-            if room < MIN_ROOM_S {
+            if end - start <= room + 1e-9 || room < MIN_ROOM_S {
                 break;
             }
             match quietest(start + 0.6 * room, start + room - FRAME_S, true) {
