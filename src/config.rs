@@ -222,6 +222,9 @@ pub struct RawAsr {
     pub romanise: bool,
     /// whisper.cpp's flash attention (no DTW alignment then).
     pub flash_attn: bool,
+    /// Decode full 30 s windows two at a time, each with half of `threads`
+    /// (CPU only; one state more in memory).
+    pub parallel_windows: bool,
     /// Run decoding and whisper in a supervised child process (`callscribe
     /// asr-child`): a native crash on one recording restarts the child instead
     /// of killing the worker. `false`: in the worker's own process.
@@ -356,6 +359,7 @@ impl Default for RawAsr {
             refine_word_edges: true,
             romanise: false,
             flash_attn: false,
+            parallel_windows: true,
             isolate: true,
         }
     }
@@ -967,6 +971,7 @@ impl RawConfig {
             refine_edges: a.refine_word_edges,
             romanise: a.romanise,
             flash_attn: a.flash_attn,
+            parallel_windows: a.parallel_windows,
             isolate: a.isolate,
             ..Default::default()
         });

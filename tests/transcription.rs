@@ -366,6 +366,38 @@ fn converted_model_loads_and_transcribes() {
     }
 }
 
+/// Full windows decoded two at a time (`asr.parallel_windows`, one thread
+/// each) give the same words at the same times as one at a time, in time order.
+#[test]
+fn windows_decoded_in_pairs_match_one_at_a_time() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    // About 80 s of speech with short pauses: three full windows, two decoded
+    // together and the third alone.
+    let pause = vec![0.0f32; 16000 * 6 / 10];
+    let lines: Vec<Vec<f32>> = SCRIPT.iter().map(|(_, l)| speak("en-us", l, dir.path())).collect();
+    let (mut audio, mut said) = (Vec::new(), Vec::new());
+    while audio.len() < 16000 * 80 {
+        for (line, (_, text)) in lines.iter().zip(SCRIPT) {
+            audio.extend_from_slice(line);
+            audio.extend_from_slice(&pause);
+            said.push(*text);
+        }
+    }
+    let run = |parallel_windows: bool| {
+        let config = AsrConfig { model: model("tiny.en"), threads: 2, parallel_windows, ..Default::default() };
+        WhisperEngine::load(config).unwrap().transcribe(&audio, 0, &std::sync::atomic::AtomicBool::new(false)).unwrap()
+    };
+    let (paired, alone) = (run(true), run(false));
+    let words = |t: &callscribe::asr::Transcript| -> Vec<(String, f64, f64)> {
+        t.segments.iter().flat_map(|s| s.words.iter().map(|w| (w.word.clone(), w.start, w.end))).collect()
+    };
+    assert!(wer(&said.join(" "), &paired.full_text()) < WER_BOUND, "{:?}", paired.full_text());
+    assert_eq!(words(&paired), words(&alone));
+    assert!(paired.segments.windows(2).all(|p| p[0].start <= p[1].start), "segments out of order");
+    assert!(paired.segments.last().unwrap().end > 70.0, "the last window is missing");
+}
+
 /// An abort flag set from outside stops a running transcription within a step.
 #[test]
 fn abort_flag_stops_transcription() {

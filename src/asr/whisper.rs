@@ -76,6 +76,9 @@ pub struct AsrConfig {
     /// whisper.cpp's flash attention. It rules out DTW: word edges then come from
     /// whisper's timestamp tokens (and `refine_edges`).
     pub flash_attn: bool,
+    /// Decode full windows two at a time on the CPU, each with half the threads
+    /// (`pair_windows`); off on a GPU.
+    pub parallel_windows: bool,
 }
 
 impl Default for AsrConfig {
@@ -100,6 +103,7 @@ impl Default for AsrConfig {
             refine_edges: true,
             romanise: false,
             flash_attn: false,
+            parallel_windows: true,
         }
     }
 }
@@ -223,65 +227,53 @@ impl WhisperEngine {
             vad_seconds,
             ..Default::default()
         };
-        // Windows still to decode: the packed ones, and the rest of one whisper
-        // stopped decoding early (see below).
-        let mut queue: std::collections::VecDeque<Window> = windows.iter().cloned().collect();
-        let mut tails = 0usize;
-        while let Some(window) = queue.pop_front() {
-            let w = &window;
-            if abort.load(Ordering::Relaxed) {
-                return Err(AsrError::Aborted);
-            }
-            let mut pcm = w.samples(samples, rate);
-            if pcm.len() <= rate as usize / 10 {
-                continue;
-            }
-            // whisper.cpp's DTW asserts when a decoded stretch spans under 0.16 s
-            // (its median filter is 7 audio tokens wide), and it warns on input
-            // under a second: a short window is padded with silence to one second,
-            // and times are kept inside the real audio. After its last timestamp
-            // whisper decodes the rest of the window on its own, and a real AMI
-            // recording crashed with 0.14 s left there: every window also gets
-            // `TAIL_PAD_SECONDS` of silence after its speech (windows are at most
-            // 29.5 s, so this never adds an encoder pass). The child process's
-            // careful retry without DTW stays the backstop.
-            let padded = pcm.len() + (TAIL_PAD_SECONDS * rate as f64) as usize;
-            pcm.resize(padded.clamp(rate as usize, 30 * rate as usize), 0.0);
-            let mut fit = self.config.fit_audio_ctx && w.duration() <= self.config.fit_max_seconds;
-            let (mut segs, mut covered) = self.transcribe_window(&mut state, &pcm, w, &language, fit, abort)?;
-            if fit && suspect(&segs, &self.config) {
-                // A shortened encoder context can lose speech whisper finds in its
-                // trained 30 s context (measured: an espeak-ng Hindi call came out
-                // empty with base) or fall into a loop: such a window is decoded
-                // again at 30 s.
-                tracing::debug!(seconds = w.duration(), "doubtful text with a fitted context; decoding at 30 s");
-                out.full_context_retries += 1;
-                fit = false;
-                (segs, covered) = self.transcribe_window(&mut state, &pcm, w, &language, fit, abort)?;
-            }
-            // whisper.cpp takes a window's last text without a closing timestamp
-            // as the end of the window and skips what follows: measured, 18 s of
-            // a list of words lost after "office Ram". The rest is decoded again
-            // on its own (at most once per packed window), as faster-whisper seeks.
-            if covered > 0.0 && w.duration() - covered > TAIL_RETRY_SECONDS && tails < windows.len() {
-                if let Some(tail) = w.tail(covered) {
-                    tracing::debug!(from = covered, seconds = tail.duration(), "decoding the rest of a window again");
-                    tails += 1;
-                    queue.push_front(tail);
-                }
-            }
-            let progress = self.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            if let (Some(report), Some(last)) = (progress, w.pieces.last()) {
-                report(channel, last.source + last.len, samples.len() as f64 / rate as f64);
-            }
-            for mut s in segs {
-                s.channel = channel;
-                if silence(&s, self.config.no_speech_threshold) {
-                    out.dropped_no_speech += 1;
-                } else if !s.text.trim().is_empty() {
-                    out.segments.push(s);
-                }
-            }
+        // Full windows two at a time (one state and half the threads each), then
+        // the rest with every thread: see `pair_windows`.
+        let fitted = |w: &Window| self.config.fit_audio_ctx && w.duration() <= self.config.fit_max_seconds;
+        let (pairs, solo) =
+            if self.parallel() { pair_windows(&windows, fitted) } else { (Vec::new(), (0..windows.len()).collect()) };
+        let job = |i: usize| Job { key: (i, 0), window: windows[i].clone() };
+        let run = Run {
+            samples,
+            channel,
+            language: &language,
+            abort,
+            stop: AtomicBool::new(false),
+            tails_left: std::sync::atomic::AtomicUsize::new(windows.len()),
+            done: std::sync::Mutex::new(0.0),
+        };
+        let mut decoded: Vec<Decoded> = Vec::new();
+        let mut later: std::collections::VecDeque<Job> = solo.into_iter().map(job).collect();
+        if !pairs.is_empty() {
+            let queue = std::sync::Mutex::new(pairs.into_iter().map(job).collect::<std::collections::VecDeque<_>>());
+            let tails = std::sync::Mutex::new(std::collections::VecDeque::new());
+            let (first_threads, second_threads) = (self.config.threads.div_ceil(2), self.config.threads / 2);
+            let (first, second) = std::thread::scope(|s| {
+                let second = s.spawn(|| match self.ctx.create_state() {
+                    Ok(mut state) => self.drain(&mut state, &run, &queue, &tails, second_threads),
+                    // No memory for a second state: the first thread decodes them all.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no second whisper state; decoding windows one at a time");
+                        Ok(Vec::new())
+                    }
+                });
+                let first = self.drain(&mut state, &run, &queue, &tails, first_threads);
+                let second =
+                    second.join().unwrap_or_else(|_| Err(AsrError::Whisper("a transcription thread panicked".into())));
+                (first, second)
+            });
+            decoded.extend(first?);
+            decoded.extend(second?);
+            later.extend(tails.into_inner().unwrap_or_else(|e| e.into_inner()));
+        }
+        let queue = std::sync::Mutex::new(later);
+        decoded.extend(self.drain(&mut state, &run, &queue, &queue, self.config.threads)?);
+        // Back in time order: windows as packed, each followed by its tail.
+        decoded.sort_by_key(|d| d.key);
+        for d in decoded {
+            out.dropped_no_speech += d.dropped_no_speech;
+            out.full_context_retries += usize::from(d.full_context_retry);
+            out.segments.extend(d.segments);
         }
         out.repetitions_cut = cut_repetitions(&mut out.segments, self.config.max_repeats);
         if self.config.refine_edges {
@@ -336,24 +328,147 @@ impl WhisperEngine {
         Ok(pick_language(id, &probs, &self.config.languages))
     }
 
-    /// One window's segments (their channel is set by `transcribe`) and how far
+    /// Whether full windows are decoded two at a time (`asr.parallel_windows`).
+    fn parallel(&self) -> bool {
+        self.config.parallel_windows && !self.config.use_gpu && self.config.threads >= 2
+    }
+
+    /// Decode windows from `queue` until it is empty (or the run stops), each
+    /// with `threads`; the rest of a window whisper stopped early on goes to
+    /// `tails` (which may be `queue` itself: it is never locked twice at once).
+    fn drain(
+        &self,
+        state: &mut whisper_rs::WhisperState,
+        run: &Run<'_>,
+        queue: &std::sync::Mutex<std::collections::VecDeque<Job>>,
+        tails: &std::sync::Mutex<std::collections::VecDeque<Job>>,
+        threads: usize,
+    ) -> Result<Vec<Decoded>, AsrError> {
+        let mut out = Vec::new();
+        loop {
+            if run.abort.load(Ordering::Relaxed) {
+                return Err(AsrError::Aborted);
+            }
+            if run.stop.load(Ordering::Relaxed) {
+                return Ok(out);
+            }
+            let Some(job) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
+                return Ok(out);
+            };
+            let t0 = Instant::now();
+            let mut d = match self.decode_window(state, run, &job.window, threads) {
+                Ok(d) => {
+                    tracing::debug!(
+                        seconds = job.window.duration(),
+                        threads,
+                        took = t0.elapsed().as_secs_f64(),
+                        "decoded a window"
+                    );
+                    d
+                }
+                Err(e) => {
+                    run.stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            };
+            if let Some(tail) = d.tail.clone() {
+                tails
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_front(Job { key: (job.key.0, job.key.1 + 1), window: tail });
+            }
+            d.key = job.key;
+            out.push(d);
+        }
+    }
+
+    /// One window: decoded, retried at 30 s when a fitted context gave doubtful
+    /// text, its segments' channel set and silence dropped.
+    fn decode_window(
+        &self,
+        state: &mut whisper_rs::WhisperState,
+        run: &Run<'_>,
+        w: &Window,
+        threads: usize,
+    ) -> Result<Decoded, AsrError> {
+        let rate = 16_000u32;
+        let mut out = Decoded::default();
+        let mut pcm = w.samples(run.samples, rate);
+        if pcm.len() <= rate as usize / 10 {
+            return Ok(out);
+        }
+        // whisper.cpp's DTW asserts when a decoded stretch spans under 0.16 s
+        // (its median filter is 7 audio tokens wide), and it warns on input
+        // under a second: a short window is padded with silence to one second,
+        // and times are kept inside the real audio. After its last timestamp
+        // whisper decodes the rest of the window on its own, and a real AMI
+        // recording crashed with 0.14 s left there: every window also gets
+        // `TAIL_PAD_SECONDS` of silence after its speech (windows are at most
+        // 29.5 s, so this never adds an encoder pass). The child process's
+        // careful retry without DTW stays the backstop.
+        let padded = pcm.len() + (TAIL_PAD_SECONDS * rate as f64) as usize;
+        pcm.resize(padded.clamp(rate as usize, 30 * rate as usize), 0.0);
+        let fit = self.config.fit_audio_ctx && w.duration() <= self.config.fit_max_seconds;
+        let (mut segs, mut covered) = self.transcribe_window(state, run, &pcm, w, fit, threads)?;
+        if fit && suspect(&segs, &self.config) {
+            // A shortened encoder context can lose speech whisper finds in its
+            // trained 30 s context (measured: an espeak-ng Hindi call came out
+            // empty with base) or fall into a loop: such a window is decoded
+            // again at 30 s.
+            tracing::debug!(seconds = w.duration(), "doubtful text with a fitted context; decoding at 30 s");
+            out.full_context_retry = true;
+            (segs, covered) = self.transcribe_window(state, run, &pcm, w, false, threads)?;
+        }
+        // whisper.cpp takes a window's last text without a closing timestamp
+        // as the end of the window and skips what follows: measured, 18 s of
+        // a list of words lost after "office Ram". The rest is decoded again
+        // on its own (at most once per packed window, counted over the
+        // channel), as faster-whisper seeks.
+        if covered > 0.0 && w.duration() - covered > TAIL_RETRY_SECONDS {
+            let budget = run.tails_left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            if budget.is_ok() {
+                out.tail = w.tail(covered);
+                if let Some(tail) = &out.tail {
+                    tracing::debug!(from = covered, seconds = tail.duration(), "decoding the rest of a window again");
+                }
+            }
+        }
+        let progress = self.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let (Some(report), Some(last)) = (progress, w.pieces.last()) {
+            let mut done = run.done.lock().unwrap_or_else(|e| e.into_inner());
+            *done = done.max(last.source + last.len);
+            report(run.channel, *done, run.samples.len() as f64 / rate as f64);
+        }
+        for mut s in segs {
+            s.channel = run.channel;
+            if silence(&s, self.config.no_speech_threshold) {
+                out.dropped_no_speech += 1;
+            } else if !s.text.trim().is_empty() {
+                out.segments.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One window's segments (their channel is set by `decode_window`) and how far
     /// into the window its text reaches.
     fn transcribe_window(
         &self,
         state: &mut whisper_rs::WhisperState,
+        run: &Run<'_>,
         pcm: &[f32],
         window: &Window,
-        language: &str,
         fit_audio_ctx: bool,
-        abort: &AtomicBool,
+        threads: usize,
     ) -> Result<(Vec<Segment>, f64), AsrError> {
+        let (language, abort) = (run.language, run.abort);
         let strategy = if self.config.beam_size > 1 {
             SamplingStrategy::BeamSearch { beam_size: self.config.beam_size as i32, patience: -1.0 }
         } else {
             SamplingStrategy::Greedy { best_of: 1 }
         };
         let mut p = FullParams::new(strategy);
-        p.set_n_threads(self.config.threads as i32);
+        p.set_n_threads(threads as i32);
         p.set_language(Some(language));
         p.set_translate(false);
         p.set_no_context(true);
@@ -498,6 +613,63 @@ impl WhisperEngine {
     }
 }
 
+/// What the windows of one channel share while they are decoded.
+struct Run<'a> {
+    samples: &'a [f32],
+    channel: usize,
+    language: &'a str,
+    abort: &'a AtomicBool,
+    /// Set when a window failed: the other thread takes no further window.
+    stop: AtomicBool,
+    /// Rests of windows still allowed to be decoded again (one per packed window).
+    tails_left: std::sync::atomic::AtomicUsize,
+    /// Seconds of the recording done, for the progress report.
+    done: std::sync::Mutex<f64>,
+}
+
+/// A window to decode; `key` orders the results: (packed window, tail number).
+struct Job {
+    key: (usize, usize),
+    window: Window,
+}
+
+/// One window's result.
+#[derive(Default)]
+struct Decoded {
+    /// The job's `key`.
+    key: (usize, usize),
+    segments: Vec<Segment>,
+    dropped_no_speech: usize,
+    full_context_retry: bool,
+    /// What follows the window's last text, when whisper skipped it.
+    tail: Option<Window>,
+}
+
+/// Which windows are decoded two at a time and which alone, as indices into
+/// `windows`. On a CPU two threads on one window spend part of their time
+/// waiting for each other (ggml's barrier after every operation, rows that
+/// split unevenly), and the windows of one channel do not depend on each other
+/// (no text is carried from one to the next): so full windows (whisper's
+/// 1500-frame encoder, about the same work each) are decoded in pairs, one
+/// thread each. Fitted windows, the odd full window out (the shortest), and
+/// anything under 0.1 s run alone with every thread afterwards, so no thread
+/// idles while a cheap window's partner finishes.
+fn pair_windows(windows: &[Window], fitted: impl Fn(&Window) -> bool) -> (Vec<usize>, Vec<usize>) {
+    let mut full: Vec<usize> =
+        (0..windows.len()).filter(|&i| !fitted(&windows[i]) && windows[i].duration() > 0.1).collect();
+    if full.len() % 2 == 1 {
+        let shortest = (0..full.len())
+            .min_by(|&a, &b| windows[full[a]].duration().total_cmp(&windows[full[b]].duration()))
+            .unwrap_or(0);
+        full.remove(shortest);
+    }
+    if full.len() < 2 {
+        full.clear();
+    }
+    let solo = (0..windows.len()).filter(|i| !full.contains(i)).collect();
+    (full, solo)
+}
+
 /// The detected language and its probability. With candidates, the most
 /// probable of them, its probability renormalised over the candidates (how sure
 /// whisper is among the languages the call centre serves).
@@ -617,6 +789,36 @@ mod tests {
     }
 
     use super::*;
+
+    fn windows(seconds: &[f64]) -> Vec<Window> {
+        let mut source = 0.0;
+        seconds
+            .iter()
+            .map(|&len| {
+                source += len + 1.0;
+                Window { pieces: vec![crate::audio::vad::Piece { at: 0.0, source, len }] }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn full_windows_are_paired_and_the_rest_run_alone() {
+        let fitted = |w: &Window| w.duration() <= 10.0;
+        // The real bench call's six windows: five full, one fitted. The shortest
+        // full window (26.6 s) is the odd one out.
+        let (pairs, solo) = pair_windows(&windows(&[26.6, 27.2, 27.2, 27.2, 27.1, 9.0]), fitted);
+        assert_eq!(pairs, vec![1, 2, 3, 4]);
+        assert_eq!(solo, vec![0, 5]);
+        // Three full windows: the shortest (20 s) runs alone with the fitted one.
+        let (pairs, solo) = pair_windows(&windows(&[27.0, 20.0, 5.0, 28.0]), fitted);
+        assert_eq!(pairs, vec![0, 3]);
+        assert_eq!(solo, vec![1, 2]);
+        // One full window, or none: nothing to pair.
+        assert_eq!(pair_windows(&windows(&[27.0, 4.0]), fitted), (vec![], vec![0, 1]));
+        assert_eq!(pair_windows(&windows(&[4.0, 6.0]), fitted), (vec![], vec![0, 1]));
+        // Every window fitted (a short clip set), or none.
+        assert_eq!(pair_windows(&windows(&[12.0, 13.0]), |_| false), (vec![0, 1], vec![]));
+    }
 
     fn probs(pairs: &[(&str, f32)]) -> Vec<f32> {
         let mut p = vec![0.0f32; 100];
