@@ -146,7 +146,7 @@ pub struct TranscribeArgs {
     /// Threads for whisper (default: asr.threads).
     #[arg(long)]
     pub threads: Option<u32>,
-    /// 1 = greedy; 2–16 = beam search (default: asr.beam_size).
+    /// 1 = greedy; 2–8 = beam search (default: asr.beam_size).
     #[arg(long)]
     pub beam_size: Option<u32>,
     /// Exactly this many speakers on a mono recording.

@@ -939,8 +939,10 @@ impl RawConfig {
                 format!("is not among asr.languages ({})", languages.join(", ")),
             ));
         }
-        if a.beam_size == 0 || a.beam_size > 16 {
-            return Err(invalid("asr.beam_size", a.beam_size.to_string(), "must be 1 (greedy) to 16"));
+        // whisper.cpp keeps at most 8 decoders (WHISPER_MAX_DECODERS) and fails
+        // every window of a wider beam search with error -4.
+        if a.beam_size == 0 || a.beam_size > 8 {
+            return Err(invalid("asr.beam_size", a.beam_size.to_string(), "must be 1 (greedy) to 8"));
         }
         if !(0.0..=1.0).contains(&a.no_speech_threshold) {
             return Err(invalid(
@@ -1288,6 +1290,24 @@ mod tests {
             }
             let err = raw.validate().unwrap_err().to_string();
             assert!(err.contains(&format!("speakers.{key}")) && err.contains("fetch-models.sh"), "{err}");
+        }
+        // whisper.cpp runs at most 8 decoders: a wider beam would fail every window.
+        for (beam, ok) in [(0, false), (1, true), (8, true), (9, false), (16, false)] {
+            let mut raw = RawConfig::default();
+            raw.asr.beam_size = beam;
+            raw.speakers.segmentation_model = "off".into();
+            raw.speakers.embedding_model = "off".into();
+            raw.speakers.voice_model = "off".into();
+            match raw.validate() {
+                Ok(_) => assert!(ok, "beam {beam} accepted"),
+                Err(e) => {
+                    assert!(!ok, "beam {beam}: {e}");
+                    assert!(
+                        e.to_string().contains("asr.beam_size") && e.to_string().contains("1 (greedy) to 8"),
+                        "{e}"
+                    );
+                }
+            }
         }
         let mut raw = RawConfig::default();
         raw.asr.model = "/nonexistent/ggml-base.bin".into();

@@ -2857,6 +2857,14 @@ static struct ggml_cgraph * whisper_build_graph_decoder(
     if (last_only) {
         cur = ggml_view_2d(ctx0, cur, cur->ne[0], 1, cur->nb[1], (cur->ne[1] - 1)*cur->nb[1]);
     }
+    // callscribe: the worst case that sizes the compute buffer asks for the
+    // logits of at most one row per decoder (beam search flags one token per
+    // beam; the prompt and the DTW pass flag the last alone), not of all
+    // n_text_ctx rows: 448 x 51,865 floats were 93 MB of a 140 MB buffer. A
+    // graph that ever needs more makes ggml's allocator grow the buffer.
+    if (worst_case && n_tokens > WHISPER_MAX_DECODERS) {
+        cur = ggml_view_2d(ctx0, cur, cur->ne[0], WHISPER_MAX_DECODERS, cur->nb[1], (cur->ne[1] - WHISPER_MAX_DECODERS)*cur->nb[1]);
+    }
 
     struct ggml_tensor * logits = ggml_mul_mat(ctx0, model.d_te, cur);
 
