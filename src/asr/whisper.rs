@@ -229,9 +229,11 @@ impl WhisperEngine {
         };
         // Full windows two at a time (one state and half the threads each), then
         // the rest with every thread: see `pair_windows`.
-        let fitted = |w: &Window| self.config.fit_audio_ctx && w.duration() <= self.config.fit_max_seconds;
-        let (pairs, solo) =
-            if self.parallel() { pair_windows(&windows, fitted) } else { (Vec::new(), (0..windows.len()).collect()) };
+        let (pairs, solo) = if self.parallel() {
+            pair_windows(&windows, |w| self.fitted(w))
+        } else {
+            (Vec::new(), (0..windows.len()).collect())
+        };
         let job = |i: usize| Job { key: (i, 0), window: windows[i].clone() };
         let run = Run {
             samples,
@@ -328,6 +330,11 @@ impl WhisperEngine {
         Ok(pick_language(id, &probs, &self.config.languages))
     }
 
+    /// Whether a window is encoded at its own length (`asr.fit_audio_ctx`).
+    fn fitted(&self, w: &Window) -> bool {
+        self.config.fit_audio_ctx && w.duration() <= self.config.fit_max_seconds
+    }
+
     /// Whether full windows are decoded two at a time (`asr.parallel_windows`).
     fn parallel(&self) -> bool {
         self.config.parallel_windows && !self.config.use_gpu && self.config.threads >= 2
@@ -371,7 +378,7 @@ impl WhisperEngine {
                     return Err(e);
                 }
             };
-            if let Some(tail) = d.tail.clone() {
+            if let Some(tail) = d.tail.take() {
                 tails
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -408,7 +415,7 @@ impl WhisperEngine {
         // careful retry without DTW stays the backstop.
         let padded = pcm.len() + (TAIL_PAD_SECONDS * rate as f64) as usize;
         pcm.resize(padded.clamp(rate as usize, 30 * rate as usize), 0.0);
-        let fit = self.config.fit_audio_ctx && w.duration() <= self.config.fit_max_seconds;
+        let fit = self.fitted(w);
         let (mut segs, mut covered) = self.transcribe_window(state, run, &pcm, w, fit, threads)?;
         if fit && suspect(&segs, &self.config) {
             // A shortened encoder context can lose speech whisper finds in its
