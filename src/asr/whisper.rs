@@ -14,6 +14,7 @@ use whisper_rs::{
 };
 
 use super::{cut_repetitions, edges, join_words, romanise, Segment, Transcript, Word};
+use crate::audio::resample::TARGET_RATE;
 use crate::audio::vad::{self, Window};
 use crate::models;
 
@@ -213,7 +214,7 @@ impl WhisperEngine {
     /// times are mapped back to the recording.
     pub fn transcribe(&self, samples: &[f32], channel: usize, abort: &AtomicBool) -> Result<Transcript, AsrError> {
         let t0 = Instant::now();
-        let rate = 16_000u32;
+        let rate = TARGET_RATE;
         let regions = vad::speech_regions(samples, rate, 0.5);
         let windows = vad::pack(samples, rate, &regions, self.config.window_seconds.min(29.5));
         let vad_seconds = t0.elapsed().as_secs_f64();
@@ -321,7 +322,7 @@ impl WhisperEngine {
         if abort.load(Ordering::Relaxed) {
             return Err(AsrError::Aborted);
         }
-        let speech = first.map(|w| w.samples(samples, 16_000)).unwrap_or_default();
+        let speech = first.map(|w| w.samples(samples, TARGET_RATE)).unwrap_or_default();
         if speech.is_empty() {
             return Ok(("en".into(), 0.0));
         }
@@ -398,7 +399,7 @@ impl WhisperEngine {
         w: &Window,
         threads: usize,
     ) -> Result<Decoded, AsrError> {
-        let rate = 16_000u32;
+        let rate = TARGET_RATE;
         let mut out = Decoded::default();
         let mut pcm = w.samples(run.samples, rate);
         if pcm.len() <= rate as usize / 10 {
