@@ -398,6 +398,49 @@ fn windows_decoded_in_pairs_match_one_at_a_time() {
     assert!(paired.segments.last().unwrap().end > 70.0, "the last window is missing");
 }
 
+/// A window's no-speech probability is read from its own start-of-transcript
+/// token, whatever its state decoded before. whisper.cpp read a logits row the
+/// decoder never wrote for a multilingual model's prompt (start, language,
+/// task): the value was what the state's previous window had left there, so it
+/// changed with the order the windows were decoded in, and `silence` dropped
+/// segments on it. Two full windows with base: decoded two at a time each has a
+/// fresh state; one at a time the second follows the first in one state.
+#[test]
+fn a_windows_no_speech_probability_is_its_own() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<Vec<f32>> = SCRIPT.iter().map(|(_, l)| speak("en-us", l, dir.path())).collect();
+    let pause = vec![0.0f32; 16000 * 6 / 10];
+    let mut audio = Vec::new();
+    while audio.len() < 16000 * 50 {
+        for line in &lines {
+            audio.extend_from_slice(line);
+            audio.extend_from_slice(&pause);
+        }
+    }
+    let run = |parallel_windows: bool| {
+        let config = AsrConfig {
+            model: model("base"),
+            language: "en".into(),
+            threads: 2,
+            parallel_windows,
+            ..Default::default()
+        };
+        WhisperEngine::load(config).unwrap().transcribe(&audio, 0, &std::sync::atomic::AtomicBool::new(false)).unwrap()
+    };
+    let (paired, alone) = (run(true), run(false));
+    let no_speech = |t: &callscribe::asr::Transcript| -> Vec<(f64, f64)> {
+        t.segments.iter().map(|s| (s.start, s.no_speech_probability)).collect()
+    };
+    let (paired, alone) = (no_speech(&paired), no_speech(&alone));
+    assert!(paired.len() >= 2 && paired.len() == alone.len(), "{paired:?} {alone:?}");
+    for ((start, p), (_, a)) in paired.iter().zip(&alone) {
+        assert!((p - a).abs() <= 1e-6 + 1e-3 * a, "segment at {start} s: {p} in a pair, {a} one at a time");
+    }
+    // Speech is not silence to whisper.
+    assert!(paired.iter().all(|&(_, p)| p < 0.5), "{paired:?}");
+}
+
 /// An abort flag set from outside stops a running transcription within a step.
 #[test]
 fn abort_flag_stops_transcription() {

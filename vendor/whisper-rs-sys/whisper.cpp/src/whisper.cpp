@@ -2035,6 +2035,14 @@ static struct ggml_cgraph * whisper_build_graph_conv(
     return gf;
 }
 
+// callscribe: how many heads of the encoder's self-attention are scored at once
+// (see whisper_build_graph_encoder): as many as fit in 16 MB of scores, at least one.
+static int whisper_enc_heads_per_group(int n_kv, int n_ctx, int n_head) {
+    const size_t per_head = (size_t) n_kv*n_ctx*sizeof(float);
+    const size_t budget = 16u*1024u*1024u;
+    return (int) std::max<size_t>(1, std::min<size_t>(n_head, budget/per_head));
+}
+
 static struct ggml_cgraph * whisper_build_graph_encoder(
         whisper_context & wctx,
           whisper_state & wstate) {
@@ -2187,17 +2195,33 @@ static struct ggml_cgraph * whisper_build_graph_encoder(
                             ggml_cast(ctx0, K3, wctx.itype),
                             0, 2, 1, 3);
 
-                // K * Q
-                struct ggml_tensor * KQ = ggml_mul_mat(ctx0, K, Q);
-
-                struct ggml_tensor * KQ_soft_max = ggml_soft_max_ext(ctx0, KQ, KQ_mask_enc, KQscale, 0.0f);
-
                 struct ggml_tensor * V =
                     ggml_cast(ctx0,
                             ggml_permute(ctx0, V3, 1, 2, 0, 3),
                             wctx.itype);
 
-                struct ggml_tensor * KQV = ggml_mul_mat(ctx0, V, KQ_soft_max);
+                // callscribe: the heads' scores taken a few heads at a time. All
+                // heads at once held n_kv x n_ctx x n_head floats (72 MB for a
+                // full window with base, 8 heads) in every state's encoder buffer;
+                // a group's scores are freed (and their memory reused) once its
+                // weighted sum is taken. The same products per head, so the same
+                // sums.
+                const int n_group = whisper_enc_heads_per_group(n_kv_enc, n_ctx, n_head);
+                struct ggml_tensor * KQV = nullptr;
+                for (int h0 = 0; h0 < n_head; h0 += n_group) {
+                    const int nh = std::min(n_group, n_head - h0);
+                    struct ggml_tensor * Kg = ggml_view_3d(ctx0, K, K->ne[0], K->ne[1], nh, K->nb[1], K->nb[2], h0*K->nb[2]);
+                    struct ggml_tensor * Qg = ggml_view_3d(ctx0, Q, Q->ne[0], Q->ne[1], nh, Q->nb[1], Q->nb[2], h0*Q->nb[2]);
+                    struct ggml_tensor * Vg = ggml_view_3d(ctx0, V, V->ne[0], V->ne[1], nh, V->nb[1], V->nb[2], h0*V->nb[2]);
+
+                    // K * Q
+                    struct ggml_tensor * KQ = ggml_mul_mat(ctx0, Kg, Qg);
+
+                    struct ggml_tensor * KQ_soft_max = ggml_soft_max_ext(ctx0, KQ, KQ_mask_enc, KQscale, 0.0f);
+
+                    struct ggml_tensor * KQVg = ggml_mul_mat(ctx0, Vg, KQ_soft_max);
+                    KQV = KQV == nullptr ? KQVg : ggml_concat(ctx0, KQV, KQVg, 2);
+                }
 
                 struct ggml_tensor * KQV_merged = ggml_permute(ctx0, KQV, 0, 2, 1, 3);
 
@@ -2483,6 +2507,17 @@ static bool whisper_encode_internal(
     wstate.n_encode++;
 
     return !(abort_callback && abort_callback(abort_callback_data));
+}
+
+// callscribe: the first token of a batch whose logits are asked for (the rows
+// before it need no logits), 0 when there is none.
+static int whisper_logits_first_row(const whisper_batch & batch) {
+    for (int i = 0; i < batch.n_tokens; ++i) {
+        if (batch.logits[i]) {
+            return i;
+        }
+    }
+    return 0;
 }
 
 static struct ggml_cgraph * whisper_build_graph_decoder(
@@ -2846,16 +2881,16 @@ static struct ggml_cgraph * whisper_build_graph_decoder(
     // might be useful in the future
     //cur = ggml_view_2d(ctx0, cur, cur->ne[0], 1, cur->nb[1], (cur->ne[1] - 1)*cur->nb[1]);
 
-    // callscribe: when the batch asks for the last token's logits alone (the
-    // prompt, and the DTW pass, which asks for them and throws them away),
-    // multiply only that row by the vocabulary's output matrix: the other rows
-    // would be copied nowhere. whisper_decode_internal reads the one row back.
-    bool last_only = !worst_case && n_tokens > 1 && batch.logits[n_tokens - 1];
-    for (int i = 0; last_only && i < n_tokens - 1; ++i) {
-        last_only = batch.logits[i] == 0;
-    }
-    if (last_only) {
-        cur = ggml_view_2d(ctx0, cur, cur->ne[0], 1, cur->nb[1], (cur->ne[1] - 1)*cur->nb[1]);
+    // callscribe: when the batch asks for the logits of its last few tokens
+    // only (the prompt: its start-of-transcript token, for the no-speech
+    // probability, and its last; the DTW pass, which asks for the last and
+    // throws them away), multiply only the rows from the first one asked for
+    // by the vocabulary's output matrix: the rows before it would be copied
+    // nowhere. whisper_decode_internal reads those rows back (see
+    // whisper_logits_first_row).
+    const int first_row = worst_case ? 0 : whisper_logits_first_row(batch);
+    if (first_row > 0) {
+        cur = ggml_view_2d(ctx0, cur, cur->ne[0], n_tokens - first_row, cur->nb[1], first_row*cur->nb[1]);
     }
     // callscribe: the worst case that sizes the compute buffer asks for the
     // logits of at most one row per decoder (beam search flags one token per
@@ -2997,13 +3032,14 @@ static bool whisper_decode_internal(
     }
 
     logits_out.resize(n_tokens*n_vocab);
-    // callscribe: a graph built for the last token's logits alone has one row
-    const bool last_only = logits->ne[1] == 1;
+    // callscribe: a graph built for the last rows only starts at the first one
+    // asked for (see whisper_build_graph_decoder)
+    const int first_row = n_tokens - (int) logits->ne[1];
     for (int i = 0; i < n_tokens; i++) {
         if (batch.logits[i] == 0) {
             continue;
         }
-        const int row = last_only ? 0 : i;
+        const int row = i - first_row;
         ggml_backend_tensor_get(logits, logits_out.data() + (n_vocab*i), sizeof(float)*(n_vocab*row), sizeof(float)*n_vocab);
     }
 
@@ -7196,6 +7232,15 @@ int whisper_full_with_state(
 
                 whisper_batch_prep_legacy(state->batch, prompt.data(), prompt.size(), 0, 0);
 
+                // callscribe: the no-speech probability is read at the
+                // start-of-transcript token (as OpenAI's whisper and
+                // faster-whisper do), so its logits are asked for too. Upstream
+                // read row 0, which the decoder never wrote for a prompt of more
+                // than one token: the value was whatever the state's previous
+                // window had left there (upstream PRs 3945 and 4068).
+                const int sot_row = (int) (prompt.size() - prompt_init.size());
+                state->batch.logits[sot_row] = 1;
+
                 if (!whisper_decode_internal(*ctx, *state, state->batch, params.n_threads, false, params.abort_callback, params.abort_callback_user_data)) {
                     WHISPER_LOG_ERROR("%s: failed to decode\n", __func__);
                     return -8;
@@ -7208,8 +7253,10 @@ int whisper_full_with_state(
                     std::vector<float> logprobs(n_logits);
                     std::vector<float> probs(n_logits);
 
-                    whisper_compute_logprobs(state->logits, n_logits, logprobs);
-                    whisper_compute_probs(state->logits, n_logits, logprobs, probs);
+                    const auto sot_logits = state->logits.begin() + (size_t) sot_row*n_logits;
+                    const std::vector<float> logits(sot_logits, sot_logits + n_logits);
+                    whisper_compute_logprobs(logits, n_logits, logprobs);
+                    whisper_compute_probs(logits, n_logits, logprobs, probs);
                     state->no_speech_prob = probs[whisper_token_nosp(ctx)];
                 }
 
