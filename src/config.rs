@@ -210,6 +210,9 @@ pub struct RawAsr {
     pub initial_prompt: String,
     pub hot_words: Vec<String>,
     pub no_speech_threshold: f64,
+    /// A window decoded at a mean token log probability under this is decoded
+    /// again at a higher temperature (faster-whisper's `log_prob_threshold`).
+    pub logprob_threshold: f64,
     pub max_repeats: u32,
     pub models_dir: String,
     /// Encode a short window at its own length instead of a padded 30 s.
@@ -352,6 +355,7 @@ impl Default for RawAsr {
             initial_prompt: String::new(),
             hot_words: Vec::new(),
             no_speech_threshold: 0.6,
+            logprob_threshold: -1.0,
             max_repeats: 3,
             models_dir: "models".into(),
             fit_audio_ctx: true,
@@ -951,6 +955,13 @@ impl RawConfig {
                 "must be between 0 and 1",
             ));
         }
+        if !(-10.0..=0.0).contains(&a.logprob_threshold) {
+            return Err(invalid(
+                "asr.logprob_threshold",
+                a.logprob_threshold.to_string(),
+                "must be between -10 and 0 (a mean log probability)",
+            ));
+        }
         if a.max_repeats == 0 {
             return Err(invalid("asr.max_repeats", "0", "must be at least 1"));
         }
@@ -967,6 +978,7 @@ impl RawConfig {
             initial_prompt: a.initial_prompt.clone(),
             hot_words: a.hot_words.iter().map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect(),
             no_speech_threshold: a.no_speech_threshold,
+            logprob_threshold: a.logprob_threshold,
             max_repeats: a.max_repeats as usize,
             fit_audio_ctx: a.fit_audio_ctx,
             fit_max_seconds: a.fit_max_seconds,
@@ -1307,6 +1319,18 @@ mod tests {
                         "{e}"
                     );
                 }
+            }
+        }
+        // A mean log probability is at most 0.
+        for (threshold, ok) in [(-1.0, true), (0.0, true), (0.5, false), (-11.0, false)] {
+            let mut raw = RawConfig::default();
+            raw.asr.logprob_threshold = threshold;
+            raw.speakers.segmentation_model = "off".into();
+            raw.speakers.embedding_model = "off".into();
+            raw.speakers.voice_model = "off".into();
+            match raw.validate() {
+                Ok(_) => assert!(ok, "{threshold} accepted"),
+                Err(e) => assert!(!ok && e.to_string().contains("asr.logprob_threshold"), "{threshold}: {e}"),
             }
         }
         let mut raw = RawConfig::default();

@@ -441,6 +441,43 @@ fn a_windows_no_speech_probability_is_its_own() {
     assert!(paired.iter().all(|&(_, p)| p < 0.5), "{paired:?}");
 }
 
+/// When every temperature falls short of `asr.logprob_threshold`, the attempt
+/// with the highest mean log probability is kept, as faster-whisper keeps it, not
+/// the last one, sampled at temperature 1.0 (PATCHES.md change 8). A threshold
+/// of 0 makes every attempt fall short: the words kept are then those of the
+/// greedy pass, or of a near-greedy one, and not temperature 1.0's.
+#[test]
+fn when_every_temperature_fails_the_best_attempt_is_kept() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let pause = vec![0.0f32; 16000 * 6 / 10];
+    let mut audio = Vec::new();
+    // About 25 s: one full window, not fitted.
+    for (_, line) in SCRIPT.iter().chain(SCRIPT.iter().take(2)) {
+        audio.extend(speak("en-us", line, dir.path()));
+        audio.extend_from_slice(&pause);
+    }
+    let run = |temperature_fallback: bool, logprob_threshold: f64| {
+        let config = AsrConfig {
+            model: model("base"),
+            language: "en".into(),
+            threads: 2,
+            temperature_fallback,
+            logprob_threshold,
+            ..Default::default()
+        };
+        let t = WhisperEngine::load(config)
+            .unwrap()
+            .transcribe(&audio, 0, &std::sync::atomic::AtomicBool::new(false))
+            .unwrap();
+        t.full_text()
+    };
+    let greedy = run(false, -1.0);
+    let all_short = run(true, 0.0);
+    eprintln!("greedy: {greedy}\nevery temperature short: {all_short}");
+    assert!(wer(&greedy, &all_short) < 0.1, "greedy: {greedy}\nkept: {all_short}");
+}
+
 /// An abort flag set from outside stops a running transcription within a step.
 #[test]
 fn abort_flag_stops_transcription() {

@@ -51,6 +51,11 @@ pub struct AsrConfig {
     pub hot_words: Vec<String>,
     /// Segments whose no-speech probability is above this are dropped.
     pub no_speech_threshold: f64,
+    /// A window whose mean token log probability is under this is decoded again
+    /// at the next temperature (with `temperature_fallback`); when every
+    /// temperature falls short, the attempt with the highest mean is kept, as
+    /// faster-whisper keeps it (vendor/whisper-rs-sys/PATCHES.md, change 8).
+    pub logprob_threshold: f64,
     /// Keep a phrase at most this many times in a row.
     pub max_repeats: usize,
     /// Longest window handed to whisper at once, seconds (≤ 30).
@@ -94,6 +99,7 @@ impl Default for AsrConfig {
             initial_prompt: String::new(),
             hot_words: Vec::new(),
             no_speech_threshold: 0.6,
+            logprob_threshold: -1.0,
             max_repeats: 3,
             window_seconds: 28.0,
             use_gpu: cfg!(feature = "cuda"),
@@ -489,6 +495,7 @@ impl WhisperEngine {
         p.set_temperature(0.0);
         p.set_temperature_inc(if self.config.temperature_fallback { 0.2 } else { 0.0 });
         p.set_no_speech_thold(self.config.no_speech_threshold as f32);
+        p.set_logprob_thold(self.config.logprob_threshold as f32);
         p.set_audio_ctx(encoder_context(pcm.len(), fit_audio_ctx));
         let mut prompt = prompt_text(&self.config.initial_prompt, &self.config.hot_words);
         if matches!(language, "hi" | "mr" | "ne") && !romanise::has_devanagari(&prompt) {

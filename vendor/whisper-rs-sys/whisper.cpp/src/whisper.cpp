@@ -7120,6 +7120,13 @@ int whisper_full_with_state(
 
         int best_decoder_id = 0;
 
+        // callscribe: the best attempt so far over the temperatures, kept for
+        // when every temperature fails (see below)
+        whisper_sequence fallback_seq;
+        int  fallback_seek_delta = 0;
+        bool fallback_ok  = false; // it passed the entropy check
+        bool fallback_set = false;
+
         for (int it = 0; it < (int) temperatures.size(); ++it) {
             const float t_cur = temperatures[it];
 
@@ -7641,6 +7648,32 @@ int whisper_full_with_state(
                 }
 
                 WHISPER_LOG_DEBUG("%s: best decoder = %d\n", __func__, best_decoder_id);
+            }
+
+            // callscribe: when every temperature fails, faster-whisper keeps the
+            // attempt with the highest average log probability among those that
+            // passed its repetition check (all of them if none did). whisper.cpp
+            // kept the last, sampled at temperature 1.0: measured on a list of
+            // single words, a window of them came out as words of five scripts
+            // ("Markets! Madame - Violet Basil - Violet א Violet али …").
+            {
+                auto & decoder = state->decoders[best_decoder_id];
+                const bool ok = !decoder.failed;
+                const bool better = !fallback_set || (ok && !fallback_ok) ||
+                    (ok == fallback_ok && decoder.sequence.avg_logprobs > fallback_seq.avg_logprobs);
+                if (it == (int) temperatures.size() - 1) {
+                    if (fallback_set && !better) {
+                        WHISPER_LOG_DEBUG("%s: every temperature failed: keeping the attempt with avg_logprobs %8.5f\n", __func__, fallback_seq.avg_logprobs);
+                        decoder.sequence   = fallback_seq;
+                        decoder.seek_delta = fallback_seek_delta;
+                        decoder.failed     = !fallback_ok;
+                    }
+                } else if (better) {
+                    fallback_seq        = decoder.sequence;
+                    fallback_seek_delta = decoder.seek_delta;
+                    fallback_ok         = ok;
+                    fallback_set        = true;
+                }
             }
 
             bool success = true;
