@@ -1278,6 +1278,16 @@ mod tests {
         assert!(c.worker.stale_after > c.worker.heartbeat_interval);
     }
 
+    /// The defaults with the speaker networks off, so that validation does not
+    /// look for their files.
+    fn without_speaker_models() -> RawConfig {
+        let mut raw = RawConfig::default();
+        raw.speakers.segmentation_model = "off".into();
+        raw.speakers.embedding_model = "off".into();
+        raw.speakers.voice_model = "off".into();
+        raw
+    }
+
     #[test]
     fn bad_values_name_key_and_value() {
         let mut raw = RawConfig::default();
@@ -1305,11 +1315,8 @@ mod tests {
         }
         // whisper.cpp runs at most 8 decoders: a wider beam would fail every window.
         for (beam, ok) in [(0, false), (1, true), (8, true), (9, false), (16, false)] {
-            let mut raw = RawConfig::default();
+            let mut raw = without_speaker_models();
             raw.asr.beam_size = beam;
-            raw.speakers.segmentation_model = "off".into();
-            raw.speakers.embedding_model = "off".into();
-            raw.speakers.voice_model = "off".into();
             match raw.validate() {
                 Ok(_) => assert!(ok, "beam {beam} accepted"),
                 Err(e) => {
@@ -1323,11 +1330,8 @@ mod tests {
         }
         // A mean log probability is at most 0.
         for (threshold, ok) in [(-1.0, true), (0.0, true), (0.5, false), (-11.0, false)] {
-            let mut raw = RawConfig::default();
+            let mut raw = without_speaker_models();
             raw.asr.logprob_threshold = threshold;
-            raw.speakers.segmentation_model = "off".into();
-            raw.speakers.embedding_model = "off".into();
-            raw.speakers.voice_model = "off".into();
             match raw.validate() {
                 Ok(_) => assert!(ok, "{threshold} accepted"),
                 Err(e) => assert!(!ok && e.to_string().contains("asr.logprob_threshold"), "{threshold}: {e}"),
