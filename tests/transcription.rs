@@ -366,6 +366,27 @@ fn converted_model_loads_and_transcribes() {
     }
 }
 
+/// The script's lines, each followed by 0.6 s of silence, repeated until the audio
+/// is at least `seconds` long, and the text said.
+fn script_looped(seconds: usize, dir: &Path) -> (Vec<f32>, Vec<&'static str>) {
+    let pause = vec![0.0f32; 16000 * 6 / 10];
+    let lines: Vec<Vec<f32>> = SCRIPT.iter().map(|(_, l)| speak("en-us", l, dir)).collect();
+    let (mut audio, mut said) = (Vec::new(), Vec::new());
+    while audio.len() < 16000 * seconds {
+        for (line, (_, text)) in lines.iter().zip(SCRIPT) {
+            audio.extend_from_slice(line);
+            audio.extend_from_slice(&pause);
+            said.push(*text);
+        }
+    }
+    (audio, said)
+}
+
+/// A new engine with `config` transcribes `audio` as channel 0, never aborted.
+fn transcribe_once(config: AsrConfig, audio: &[f32]) -> callscribe::asr::Transcript {
+    WhisperEngine::load(config).unwrap().transcribe(audio, 0, &std::sync::atomic::AtomicBool::new(false)).unwrap()
+}
+
 /// Full windows decoded two at a time (`asr.parallel_windows`, one thread
 /// each) give the same words at the same times as one at a time, in time order.
 #[test]
@@ -374,19 +395,12 @@ fn windows_decoded_in_pairs_match_one_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     // About 80 s of speech with short pauses: three full windows, two decoded
     // together and the third alone.
-    let pause = vec![0.0f32; 16000 * 6 / 10];
-    let lines: Vec<Vec<f32>> = SCRIPT.iter().map(|(_, l)| speak("en-us", l, dir.path())).collect();
-    let (mut audio, mut said) = (Vec::new(), Vec::new());
-    while audio.len() < 16000 * 80 {
-        for (line, (_, text)) in lines.iter().zip(SCRIPT) {
-            audio.extend_from_slice(line);
-            audio.extend_from_slice(&pause);
-            said.push(*text);
-        }
-    }
+    let (audio, said) = script_looped(80, dir.path());
     let run = |parallel_windows: bool| {
-        let config = AsrConfig { model: model("tiny.en"), threads: 2, parallel_windows, ..Default::default() };
-        WhisperEngine::load(config).unwrap().transcribe(&audio, 0, &std::sync::atomic::AtomicBool::new(false)).unwrap()
+        transcribe_once(
+            AsrConfig { model: model("tiny.en"), threads: 2, parallel_windows, ..Default::default() },
+            &audio,
+        )
     };
     let (paired, alone) = (run(true), run(false));
     let words = |t: &callscribe::asr::Transcript| -> Vec<(String, f64, f64)> {
@@ -409,15 +423,7 @@ fn windows_decoded_in_pairs_match_one_at_a_time() {
 fn a_windows_no_speech_probability_is_its_own() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let lines: Vec<Vec<f32>> = SCRIPT.iter().map(|(_, l)| speak("en-us", l, dir.path())).collect();
-    let pause = vec![0.0f32; 16000 * 6 / 10];
-    let mut audio = Vec::new();
-    while audio.len() < 16000 * 50 {
-        for line in &lines {
-            audio.extend_from_slice(line);
-            audio.extend_from_slice(&pause);
-        }
-    }
+    let (audio, _) = script_looped(50, dir.path());
     let run = |parallel_windows: bool| {
         let config = AsrConfig {
             model: model("base"),
@@ -426,7 +432,7 @@ fn a_windows_no_speech_probability_is_its_own() {
             parallel_windows,
             ..Default::default()
         };
-        WhisperEngine::load(config).unwrap().transcribe(&audio, 0, &std::sync::atomic::AtomicBool::new(false)).unwrap()
+        transcribe_once(config, &audio)
     };
     let (paired, alone) = (run(true), run(false));
     let no_speech = |t: &callscribe::asr::Transcript| -> Vec<(f64, f64)> {
@@ -466,11 +472,7 @@ fn when_every_temperature_fails_the_best_attempt_is_kept() {
             logprob_threshold,
             ..Default::default()
         };
-        let t = WhisperEngine::load(config)
-            .unwrap()
-            .transcribe(&audio, 0, &std::sync::atomic::AtomicBool::new(false))
-            .unwrap();
-        t.full_text()
+        transcribe_once(config, &audio).full_text()
     };
     let greedy = run(false, -1.0);
     let all_short = run(true, 0.0);
