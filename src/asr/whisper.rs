@@ -4,9 +4,10 @@
 //! `AtomicBool` (whisper-rs 0.16's `set_abort_callback_safe` never calls its
 //! closure), checked once per encoder pass and decoder step.
 
+use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Instant;
 
 use whisper_rs::{
@@ -83,7 +84,7 @@ pub struct AsrConfig {
     /// whisper's timestamp tokens (and `refine_edges`).
     pub flash_attn: bool,
     /// Decode full windows two at a time on the CPU, each with half the threads
-    /// (`pair_windows`); off on a GPU.
+    /// (`schedule`); off on a GPU.
     pub parallel_windows: bool,
 }
 
@@ -234,14 +235,13 @@ impl WhisperEngine {
             vad_seconds,
             ..Default::default()
         };
-        // Full windows two at a time (one state and half the threads each), then
-        // the rest with every thread: see `pair_windows`.
-        let (pairs, solo) = if self.parallel() {
-            pair_windows(&windows, |w| self.fitted(w))
-        } else {
-            (Vec::new(), (0..windows.len()).collect())
-        };
-        let job = |i: usize| Job { key: (i, 0), window: windows[i].clone() };
+        // Full windows two at a time (one state and half the threads each), the
+        // rest after them; a thread that runs out of windows lends its threads
+        // to the other's window (see `schedule`).
+        let (order, two) = schedule(&windows, |w| self.fitted(w), self.parallel());
+        let queue = std::sync::Mutex::new(
+            order.into_iter().map(|i| Job { key: (i, 0), window: windows[i].clone() }).collect::<VecDeque<_>>(),
+        );
         let run = Run {
             samples,
             channel,
@@ -252,31 +252,34 @@ impl WhisperEngine {
             done: std::sync::Mutex::new(0.0),
         };
         let mut decoded: Vec<Decoded> = Vec::new();
-        let mut later: std::collections::VecDeque<Job> = solo.into_iter().map(job).collect();
-        if !pairs.is_empty() {
-            let queue = std::sync::Mutex::new(pairs.into_iter().map(job).collect::<std::collections::VecDeque<_>>());
-            let tails = std::sync::Mutex::new(std::collections::VecDeque::new());
+        if two {
             let (first_threads, second_threads) = (self.config.threads.div_ceil(2), self.config.threads / 2);
+            let live = [AtomicI32::new(first_threads as i32), AtomicI32::new(second_threads as i32)];
             let (first, second) = std::thread::scope(|s| {
-                let second = s.spawn(|| match self.ctx.create_state() {
-                    Ok(mut state) => self.drain(&mut state, &run, &queue, &tails, second_threads),
-                    // No memory for a second state: the first thread decodes them all.
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no second whisper state; decoding windows one at a time");
-                        Ok(Vec::new())
-                    }
+                let second = s.spawn(|| {
+                    let out = match self.ctx.create_state() {
+                        Ok(mut state) => self.drain(&mut state, &run, &queue, &live[1]),
+                        // No memory for a second state: the first thread decodes them all.
+                        Err(e) => {
+                            tracing::warn!(error = %e, "no second whisper state; decoding windows one at a time");
+                            Ok(Vec::new())
+                        }
+                    };
+                    live[0].fetch_add(live[1].load(Ordering::Relaxed), Ordering::Relaxed);
+                    out
                 });
-                let first = self.drain(&mut state, &run, &queue, &tails, first_threads);
+                let first = self.drain(&mut state, &run, &queue, &live[0]);
+                live[1].fetch_add(live[0].load(Ordering::Relaxed), Ordering::Relaxed);
                 let second =
                     second.join().unwrap_or_else(|_| Err(AsrError::Whisper("a transcription thread panicked".into())));
                 (first, second)
             });
             decoded.extend(first?);
             decoded.extend(second?);
-            later.extend(tails.into_inner().unwrap_or_else(|e| e.into_inner()));
+        } else {
+            let live = AtomicI32::new(self.config.threads as i32);
+            decoded.extend(self.drain(&mut state, &run, &queue, &live)?);
         }
-        let queue = std::sync::Mutex::new(later);
-        decoded.extend(self.drain(&mut state, &run, &queue, &queue, self.config.threads)?);
         // Back in time order: windows as packed, each followed by its tail.
         decoded.sort_by_key(|d| d.key);
         for d in decoded {
@@ -347,17 +350,18 @@ impl WhisperEngine {
         self.config.parallel_windows && !self.config.use_gpu && self.config.threads >= 2
     }
 
-    /// Decode windows from `queue` until it is empty (or the run stops), each
-    /// with `threads`; the rest of a window whisper stopped early on goes to
-    /// `tails` (which may be `queue` itself: it is never locked twice at once).
+    /// Decode windows from `queue` until it is empty (or the run stops), with
+    /// the threads `live` holds as each encoder and decoder pass starts (the
+    /// other thread adds its own when it runs out of windows). The rest of a
+    /// window whisper stopped early on goes back to the front of `queue`.
     fn drain(
         &self,
         state: &mut whisper_rs::WhisperState,
         run: &Run<'_>,
-        queue: &std::sync::Mutex<std::collections::VecDeque<Job>>,
-        tails: &std::sync::Mutex<std::collections::VecDeque<Job>>,
-        threads: usize,
+        queue: &std::sync::Mutex<VecDeque<Job>>,
+        live: &AtomicI32,
     ) -> Result<Vec<Decoded>, AsrError> {
+        let _live = LiveThreads::point_at(live);
         let mut out = Vec::new();
         loop {
             if run.abort.load(Ordering::Relaxed) {
@@ -369,12 +373,14 @@ impl WhisperEngine {
             let Some(job) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
                 return Ok(out);
             };
+            let threads = live.load(Ordering::Relaxed).max(1) as usize;
             let t0 = Instant::now();
             let mut d = match self.decode_window(state, run, &job.window, threads) {
                 Ok(d) => {
                     tracing::debug!(
                         seconds = job.window.duration(),
                         threads,
+                        threads_at_end = live.load(Ordering::Relaxed),
                         took = t0.elapsed().as_secs_f64(),
                         "decoded a window"
                     );
@@ -386,7 +392,7 @@ impl WhisperEngine {
                 }
             };
             if let Some(tail) = d.tail.take() {
-                tails
+                queue
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push_front(Job { key: (job.key.0, job.key.1 + 1), window: tail });
@@ -660,29 +666,55 @@ struct Decoded {
     tail: Option<Window>,
 }
 
-/// Which windows are decoded two at a time and which alone, as indices into
-/// `windows`. On a CPU two threads on one window spend part of their time
-/// waiting for each other (ggml's barrier after every operation, rows that
+/// The order windows are decoded in (indices into `windows`), and whether two
+/// threads decode them. On a CPU two threads on one window spend part of their
+/// time waiting for each other (ggml's barrier after every operation, rows that
 /// split unevenly), and the windows of one channel do not depend on each other
-/// (no text is carried from one to the next): so full windows (whisper's
-/// 1500-frame encoder, about the same work each) are decoded in pairs, one
-/// thread each. Fitted windows, the odd full window out (the shortest), and
-/// anything under 0.1 s run alone with every thread afterwards, so no thread
-/// idles while a cheap window's partner finishes.
-fn pair_windows(windows: &[Window], fitted: impl Fn(&Window) -> bool) -> (Vec<usize>, Vec<usize>) {
-    let mut full: Vec<usize> =
-        (0..windows.len()).filter(|&i| !fitted(&windows[i]) && windows[i].duration() > 0.1).collect();
-    if full.len() % 2 == 1 {
-        let shortest = (0..full.len())
-            .min_by(|&a, &b| windows[full[a]].duration().total_cmp(&windows[full[b]].duration()))
-            .unwrap_or(0);
-        full.remove(shortest);
+/// (no text is carried from one to the next): so with two full windows or more
+/// (whisper's 1500-frame encoder, about the same work each) two threads take
+/// windows from one queue, each with its own whisper state and half the
+/// threads. Full windows go first, in time order, then the fitted ones, longest
+/// first, so that what is left at the end is short. A thread that finds the
+/// queue empty lends its threads to the window the other is still decoding
+/// (`LiveThreads`), so no core waits for a slow partner.
+fn schedule(windows: &[Window], fitted: impl Fn(&Window) -> bool, parallel: bool) -> (Vec<usize>, bool) {
+    let all: Vec<usize> = (0..windows.len()).collect();
+    let full = all.iter().filter(|&&i| !fitted(&windows[i]) && windows[i].duration() > 0.1).count();
+    if !parallel || full < 2 {
+        return (all, false);
     }
-    if full.len() < 2 {
-        full.clear();
+    let mut order = all;
+    // Stable: full windows in time order, then the rest longest first.
+    order.sort_by(|&a, &b| {
+        let key = |i: usize| (fitted(&windows[i]) || windows[i].duration() <= 0.1, -windows[i].duration());
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0).then(if ka.0 { ka.1.total_cmp(&kb.1) } else { std::cmp::Ordering::Equal })
+    });
+    (order, true)
+}
+
+/// Points this thread's whisper.cpp calls at a thread count that another
+/// thread may raise while a window is decoded (vendor/whisper-rs-sys/PATCHES.md,
+/// change 9), until dropped.
+struct LiveThreads<'a>(std::marker::PhantomData<&'a AtomicI32>);
+
+impl<'a> LiveThreads<'a> {
+    fn point_at(live: &'a AtomicI32) -> LiveThreads<'a> {
+        // SAFETY: whisper.cpp keeps the pointer in a thread-local and reads it
+        // with an atomic load, on this thread only, during the `full` calls made
+        // while the guard lives; the guard borrows `live` and clears the pointer
+        // when dropped.
+        unsafe { whisper_rs::whisper_rs_sys::whisper_set_live_threads(live.as_ptr()) };
+        LiveThreads(std::marker::PhantomData)
     }
-    let solo = (0..windows.len()).filter(|i| !full.contains(i)).collect();
-    (full, solo)
+}
+
+impl Drop for LiveThreads<'_> {
+    fn drop(&mut self) {
+        // SAFETY: clears this thread's pointer; whisper.cpp then uses the
+        // threads of its parameters again.
+        unsafe { whisper_rs::whisper_rs_sys::whisper_set_live_threads(std::ptr::null()) };
+    }
 }
 
 /// The detected language and its probability. With candidates, the most
@@ -817,22 +849,21 @@ mod tests {
     }
 
     #[test]
-    fn full_windows_are_paired_and_the_rest_run_alone() {
+    fn full_windows_go_first_and_two_threads_take_them_when_there_are_two() {
         let fitted = |w: &Window| w.duration() <= 10.0;
-        // The real bench call's six windows: five full, one fitted. The shortest
-        // full window (26.6 s) is the odd one out.
-        let (pairs, solo) = pair_windows(&windows(&[26.6, 27.2, 27.2, 27.2, 27.1, 9.0]), fitted);
-        assert_eq!(pairs, vec![1, 2, 3, 4]);
-        assert_eq!(solo, vec![0, 5]);
-        // Three full windows: the shortest (20 s) runs alone with the fitted one.
-        let (pairs, solo) = pair_windows(&windows(&[27.0, 20.0, 5.0, 28.0]), fitted);
-        assert_eq!(pairs, vec![0, 3]);
-        assert_eq!(solo, vec![1, 2]);
-        // One full window, or none: nothing to pair.
-        assert_eq!(pair_windows(&windows(&[27.0, 4.0]), fitted), (vec![], vec![0, 1]));
-        assert_eq!(pair_windows(&windows(&[4.0, 6.0]), fitted), (vec![], vec![0, 1]));
-        // Every window fitted (a short clip set), or none.
-        assert_eq!(pair_windows(&windows(&[12.0, 13.0]), |_| false), (vec![0, 1], vec![]));
+        // The real bench call's six windows: five full, one fitted (last).
+        let order = schedule(&windows(&[26.6, 27.2, 27.2, 27.2, 27.1, 9.0]), fitted, true);
+        assert_eq!(order, (vec![0, 1, 2, 3, 4, 5], true));
+        // Fitted windows (and tails under 0.1 s) after the full ones, longest first.
+        let order = schedule(&windows(&[5.0, 27.0, 0.05, 8.0, 28.0]), fitted, true);
+        assert_eq!(order, (vec![1, 4, 3, 0, 2], true));
+        // One full window, or none: one thread, in time order.
+        assert_eq!(schedule(&windows(&[4.0, 27.0]), fitted, true), (vec![0, 1], false));
+        assert_eq!(schedule(&windows(&[4.0, 6.0]), fitted, true), (vec![0, 1], false));
+        // Off (a GPU, `parallel_windows = false`): time order.
+        assert_eq!(schedule(&windows(&[8.0, 27.0, 28.0]), fitted, false), (vec![0, 1, 2], false));
+        // Every window full (fitting off).
+        assert_eq!(schedule(&windows(&[12.0, 13.0]), |_| false, true), (vec![0, 1], true));
     }
 
     fn probs(pairs: &[(&str, f32)]) -> Vec<f32> {

@@ -5660,6 +5660,9 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
+    pub fn whisper_set_live_threads(live: *const ::std::os::raw::c_int);
+}
+unsafe extern "C" {
     pub fn whisper_full_with_state(
         ctx: *mut whisper_context,
         state: *mut whisper_state,

@@ -606,6 +606,12 @@ extern "C" {
                            const float * samples,
                                    int   n_samples);
 
+    // callscribe: points this thread's whisper_full calls at a thread count
+    // read before each encoder and decoder pass (a value <= 0, or NULL, means
+    // params.n_threads). Another thread may raise it with an atomic store while
+    // a window is being decoded. PATCHES.md change 9.
+    WHISPER_API void whisper_set_live_threads(const int * live);
+
     WHISPER_API int whisper_full_with_state(
                 struct whisper_context * ctx,
                   struct whisper_state * state,

@@ -6878,6 +6878,28 @@ static bool whisper_vad(
     return true;
 }
 
+// callscribe: the threads a running whisper_full may use, read before every
+// encoder and decoder pass (PATCHES.md change 9). A caller decoding two windows
+// at once on two threads of its own points each thread's `live` at a counter;
+// when one of them runs out of windows it adds its threads to its partner's
+// counter, and the partner's window goes on with both instead of leaving a core
+// idle. ggml gives each output row to one thread, so the results do not change.
+static thread_local const int * whisper_live_threads_ptr = nullptr;
+
+void whisper_set_live_threads(const int * live) {
+    whisper_live_threads_ptr = live;
+}
+
+static int whisper_threads_now(const struct whisper_full_params & params) {
+    if (whisper_live_threads_ptr) {
+        const int n = __atomic_load_n(whisper_live_threads_ptr, __ATOMIC_RELAXED);
+        if (n > 0) {
+            return n;
+        }
+    }
+    return params.n_threads;
+}
+
 int whisper_full_with_state(
         struct whisper_context * ctx,
           struct whisper_state * state,
@@ -7106,7 +7128,7 @@ int whisper_full_with_state(
         }
 
         // encode audio features starting at offset seek
-        if (!whisper_encode_internal(*ctx, *state, seek, params.n_threads, params.abort_callback, params.abort_callback_user_data)) {
+        if (!whisper_encode_internal(*ctx, *state, seek, whisper_threads_now(params), params.abort_callback, params.abort_callback_user_data)) {
             WHISPER_LOG_ERROR("%s: failed to encode\n", __func__);
             return -6;
         }
@@ -7248,7 +7270,7 @@ int whisper_full_with_state(
                 const int sot_row = (int) (prompt.size() - prompt_init.size());
                 state->batch.logits[sot_row] = 1;
 
-                if (!whisper_decode_internal(*ctx, *state, state->batch, params.n_threads, false, params.abort_callback, params.abort_callback_user_data)) {
+                if (!whisper_decode_internal(*ctx, *state, state->batch, whisper_threads_now(params), false, params.abort_callback, params.abort_callback_user_data)) {
                     WHISPER_LOG_ERROR("%s: failed to decode\n", __func__);
                     return -8;
                 }
@@ -7562,7 +7584,7 @@ int whisper_full_with_state(
 
                     assert(batch.n_tokens > 0);
 
-                    if (!whisper_decode_internal(*ctx, *state, state->batch, params.n_threads, false, params.abort_callback, params.abort_callback_user_data)) {
+                    if (!whisper_decode_internal(*ctx, *state, state->batch, whisper_threads_now(params), false, params.abort_callback, params.abort_callback_user_data)) {
                         WHISPER_LOG_ERROR("%s: failed to decode\n", __func__);
                         return -9;
                     }
@@ -7845,7 +7867,7 @@ int whisper_full_with_state(
                 if (ctx->params.dtw_token_timestamps && n_segments) {
                     const int n_frames = std::min(std::min(WHISPER_CHUNK_SIZE * 100, seek_delta), seek_end - seek);
                     whisper_exp_compute_token_level_timestamps_dtw(
-                            ctx, state, params, result_all.size() - n_segments, n_segments, seek, n_frames, 7, params.n_threads);
+                            ctx, state, params, result_all.size() - n_segments, n_segments, seek, n_frames, 7, whisper_threads_now(params));
                     if (params.new_segment_callback) {
                         for (int seg = (int) result_all.size() - n_segments; seg < n_segments; seg++) {
                             params.new_segment_callback(ctx, state, seg, params.new_segment_callback_user_data);
@@ -9068,8 +9090,11 @@ static void whisper_exp_compute_token_level_timestamps_dtw(
     struct ggml_cgraph * gf = ggml_new_graph(gctx);
     ggml_build_forward_expand(gf, w);
 
-    ggml_backend_ptr backend { ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr) };
-    ggml_backend_graph_compute(backend.get(), gf);
+    // callscribe: computed with the caller's threads. A CPU backend made here
+    // ran with ggml's default of 4 threads whatever n_threads said: on a 2-core
+    // CPU decoding two windows at once, six threads spun in ggml's barrier
+    // (PATCHES.md change 10).
+    ggml_graph_compute_helper(gf, n_threads, nullptr, nullptr);
 
     ggml_tensor * alignment = dtw_and_backtrace(gctx, w);
 
