@@ -394,7 +394,8 @@ fn windows_decoded_in_pairs_match_one_at_a_time() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     // About 80 s of speech with short pauses: three full windows, two decoded
-    // together and the third alone.
+    // together and the third by the thread that finishes first, with the other
+    // thread's threads lent to it when that one runs out of windows.
     let (audio, said) = script_looped(80, dir.path());
     let run = |parallel_windows: bool| {
         transcribe_once(
