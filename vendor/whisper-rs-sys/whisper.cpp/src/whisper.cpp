@@ -6991,6 +6991,14 @@ int whisper_full_with_state(
         return -4;
     }
 
+    // callscribe: decoder 0's sampler starts from the same seed in every call,
+    // as the other decoders' do below. It was seeded once, when the state was
+    // made, so a window decoded with the temperature fallback drew different
+    // samples depending on what the state had sampled before: a window's text
+    // depended on the windows decoded before it in the same state (their order,
+    // and which of two states took it).
+    state->decoders[0].rng = std::mt19937(0);
+
     // TAGS: WHISPER_DECODER_INIT
     for (int j = 1; j < n_decoders; j++) {
         auto & decoder = state->decoders[j];
