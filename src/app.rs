@@ -484,6 +484,12 @@ async fn redact(cfg: &Config, args: crate::cli::RedactArgs) -> Result<()> {
     Ok(())
 }
 
+/// `transcribe` takes files in batches of at most this many…
+const TRANSCRIBE_BATCH_FILES: usize = 32;
+/// …and adds files to a batch while it holds less audio than this, seconds (a
+/// long file is a batch of its own).
+const TRANSCRIBE_BATCH_SECONDS: f64 = 300.0;
+
 async fn transcribe(cfg: &Config, args: TranscribeArgs, shutdown: CancellationToken) -> Result<()> {
     use std::io::IsTerminal;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -513,65 +519,118 @@ async fn transcribe(cfg: &Config, args: TranscribeArgs, shutdown: CancellationTo
     let stems = crate::output::output_stems(&args.files);
     let mut failures = 0;
     let mut printed_vtt = false;
-    for (i, file) in args.files.iter().enumerate() {
-        if tty {
-            eprint!("\r[{}/{total}] {} …", i + 1, file.display());
-            let name = file.display().to_string();
-            engine.set_progress(Some(Arc::new(move |channel, done, len| {
-                let leg = if channel > 0 { format!(" (channel {})", channel + 1) } else { String::new() };
-                let pct = if len > 0.0 { (100.0 * done / len).min(100.0) } else { 100.0 };
-                let bar: String = (0..20).map(|k| if (k as f64) < pct / 5.0 { '#' } else { '.' }).collect();
-                eprint!("\r[{}/{total}] {name}{leg} [{bar}] {pct:3.0} % of {len:.0} s", i + 1);
-            })));
-        }
-        let (engine2, speakers, abort2, path, max) =
-            (engine.clone(), cfg.speakers.clone(), abort.clone(), file.clone(), cfg.audio.max_duration);
-        let result = tokio::task::spawn_blocking(move || -> Result<_> {
+    // Short files go to whisper together, their windows in one queue, so that
+    // two threads share them (`recognise_many`); where windows are decoded one
+    // at a time (a GPU, one thread) batching gains nothing.
+    let batch_files = if engine.decodes_two_at_a_time() { TRANSCRIBE_BATCH_FILES } else { 1 };
+    let mut next = 0;
+    while next < total {
+        let mut batch: Vec<(usize, crate::audio::Intake)> = Vec::new();
+        let mut seconds = 0.0;
+        while next < total && batch.len() < batch_files && seconds < TRANSCRIBE_BATCH_SECONDS {
+            let (i, path, max) = (next, args.files[next].clone(), cfg.audio.max_duration);
+            next += 1;
             let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase());
-            let intake = crate::audio::intake(&path, ext.as_deref(), max)?;
-            let (t, m) = crate::pipeline::recognise(&engine2, &intake.audio16k, &speakers, &abort2)?;
-            Ok((intake.quality, t, m))
-        })
-        .await?;
-        match result {
-            Ok((quality, t, m)) => {
-                if tty {
-                    eprintln!(
-                        "\r[{}/{total}] {}: {:.1} s of audio in {:.1} s ({}){}",
-                        i + 1,
-                        file.display(),
-                        quality.duration_seconds,
-                        t.processing_seconds,
-                        t.language,
-                        " ".repeat(20)
-                    );
+            match tokio::task::spawn_blocking(move || crate::audio::intake(&path, ext.as_deref(), max)).await? {
+                Ok(intake) => {
+                    seconds += intake.quality.duration_seconds;
+                    batch.push((i, intake));
                 }
-                for &format in &formats {
-                    let text = crate::output::render(format, &file.display().to_string(), &t, &quality, &m);
-                    match &out {
-                        Some(dir) => {
-                            let dest = dir.join(format!("{}.{}", stems[i], format.extension()));
-                            std::fs::write(&dest, text).with_context(|| format!("writing {}", dest.display()))?;
-                            if formats.len() > 1 || args.out.is_none() {
-                                eprintln!("wrote {}", dest.display());
-                            }
-                        }
-                        // One WebVTT stream: a single header, each file after a NOTE.
-                        None if format == crate::output::Format::Vtt && total > 1 => {
-                            let body = text.strip_prefix("WEBVTT\n\n").unwrap_or(&text);
-                            if !printed_vtt {
-                                print!("WEBVTT\n\n");
-                                printed_vtt = true;
-                            }
-                            print!("NOTE {}\n\n{body}", file.display().to_string().replace("-->", "- ->"));
-                        }
-                        None => print!("{text}"),
-                    }
+                Err(e) => {
+                    failures += 1;
+                    eprintln!("{}{}: {e:#}", if tty { "\r" } else { "" }, args.files[i].display());
                 }
             }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        if tty {
+            // Per track (a stereo file's channels each): its file, its channel, seconds
+            // done and its length.
+            let mut tracks: Vec<(String, usize, f64, f64)> = Vec::new();
+            for (i, intake) in &batch {
+                let (n, len) = (crate::pipeline::tracks_of(&intake.audio16k), intake.audio16k.duration_seconds());
+                tracks.extend((0..n).map(|ch| (args.files[*i].display().to_string(), ch, 0.0, len)));
+            }
+            let (first, last) = (batch[0].0 + 1, batch[batch.len() - 1].0 + 1);
+            let place = if first == last { format!("{first}") } else { format!("{first}–{last}") };
+            let single = batch.len() == 1;
+            eprint!("\r[{place}/{total}] {} …", tracks[0].0);
+            let tracks = std::sync::Mutex::new(tracks);
+            engine.set_progress(Some(Arc::new(move |track, done, len| {
+                let mut tracks = tracks.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(t) = tracks.get_mut(track) else { return };
+                t.2 = done;
+                let (name, channel) = (t.0.clone(), t.1);
+                // Several files: how far the batch is, over all their tracks.
+                let (done, len) = if single {
+                    (done, len)
+                } else {
+                    (tracks.iter().map(|t| t.2).sum::<f64>(), tracks.iter().map(|t| t.3).sum::<f64>())
+                };
+                let leg = if single && channel > 0 { format!(" (channel {})", channel + 1) } else { String::new() };
+                let pct = if len > 0.0 { (100.0 * done / len).min(100.0) } else { 100.0 };
+                let bar: String = (0..20).map(|k| if (k as f64) < pct / 5.0 { '#' } else { '.' }).collect();
+                eprint!("\r[{place}/{total}] {name}{leg} [{bar}] {pct:3.0} % of {len:.0} s");
+            })));
+        }
+        let (engine2, speakers, abort2) = (engine.clone(), cfg.speakers.clone(), abort.clone());
+        let (batch, result) = tokio::task::spawn_blocking(move || {
+            let audios: Vec<&crate::audio::Audio> = batch.iter().map(|(_, intake)| &intake.audio16k).collect();
+            let result = crate::pipeline::recognise_many(&engine2, &audios, &speakers, &abort2);
+            (batch, result)
+        })
+        .await?;
+        let results: Vec<_> = match result {
+            Ok(r) => r.into_iter().map(Ok).collect(),
             Err(e) => {
-                failures += 1;
-                eprintln!("{}{}: {e:#}", if tty { "\r" } else { "" }, file.display());
+                let e = anyhow::Error::from(e);
+                batch.iter().map(|_| Err(anyhow::anyhow!("{e:#}"))).collect()
+            }
+        };
+        for ((i, intake), result) in batch.into_iter().zip(results) {
+            let (file, quality) = (&args.files[i], intake.quality);
+            match result {
+                Ok((t, m)) => {
+                    if tty {
+                        eprintln!(
+                            "\r[{}/{total}] {}: {:.1} s of audio in {:.1} s ({}){}",
+                            i + 1,
+                            file.display(),
+                            quality.duration_seconds,
+                            t.processing_seconds,
+                            t.language,
+                            " ".repeat(20)
+                        );
+                    }
+                    for &format in &formats {
+                        let text = crate::output::render(format, &file.display().to_string(), &t, &quality, &m);
+                        match &out {
+                            Some(dir) => {
+                                let dest = dir.join(format!("{}.{}", stems[i], format.extension()));
+                                std::fs::write(&dest, text).with_context(|| format!("writing {}", dest.display()))?;
+                                if formats.len() > 1 || args.out.is_none() {
+                                    eprintln!("wrote {}", dest.display());
+                                }
+                            }
+                            // One WebVTT stream: a single header, each file after a NOTE.
+                            None if format == crate::output::Format::Vtt && total > 1 => {
+                                let body = text.strip_prefix("WEBVTT\n\n").unwrap_or(&text);
+                                if !printed_vtt {
+                                    print!("WEBVTT\n\n");
+                                    printed_vtt = true;
+                                }
+                                print!("NOTE {}\n\n{body}", file.display().to_string().replace("-->", "- ->"));
+                            }
+                            None => print!("{text}"),
+                        }
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    eprintln!("{}{}: {e:#}", if tty { "\r" } else { "" }, file.display());
+                }
             }
         }
         if abort.load(Ordering::Relaxed) {

@@ -225,8 +225,8 @@ pub struct RawAsr {
     pub romanise: bool,
     /// whisper.cpp's flash attention (no DTW alignment then).
     pub flash_attn: bool,
-    /// Decode full 30 s windows two at a time, each with half of `threads`
-    /// (CPU only; one state more in memory).
+    /// Decode windows two at a time, each with half of `threads`, when the work
+    /// splits (CPU and GPU; one state more in memory).
     pub parallel_windows: bool,
     /// Run decoding and whisper in a supervised child process (`callscribe
     /// asr-child`): a native crash on one recording restarts the child instead

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::asr::whisper::AsrError;
+use crate::asr::whisper::{AsrError, Track};
 use crate::asr::{Transcript, WhisperEngine};
 use crate::audio::{self, Audio, AudioError};
 use crate::config::SpeakersConfig;
@@ -151,19 +151,56 @@ pub fn recognise(
     speakers: &SpeakersConfig,
     abort: &AtomicBool,
 ) -> Result<(Transcript, CallMetrics), AsrError> {
+    let mut out = recognise_many(engine, &[audio16k], speakers, abort)?;
+    Ok(out.remove(0))
+}
+
+/// `recognise` for several recordings at once (`callscribe transcribe` with
+/// several files): the windows of all their channels go to whisper in one
+/// queue (`WhisperEngine::transcribe_tracks`), so short recordings keep both
+/// threads busy. The results come back in the order of `audios`.
+pub fn recognise_many(
+    engine: &WhisperEngine,
+    audios: &[&Audio],
+    speakers: &SpeakersConfig,
+    abort: &AtomicBool,
+) -> Result<Vec<(Transcript, CallMetrics)>, AsrError> {
+    let legs: Vec<usize> = audios.iter().map(|a| tracks_of(a)).collect();
+    let tracks: Vec<Track<'_>> = audios
+        .iter()
+        .zip(&legs)
+        .flat_map(|(a, &n)| (0..n).map(move |ch| Track { samples: &a.channels[ch], channel: ch }))
+        .collect();
+    let mut transcripts = engine.transcribe_tracks(&tracks, abort)?.into_iter();
+    Ok(audios
+        .iter()
+        .zip(&legs)
+        .map(|(audio16k, &n)| label_speakers(audio16k, transcripts.by_ref().take(n).collect(), speakers))
+        .collect())
+}
+
+/// How many tracks `recognise` transcribes a recording as: a stereo call's
+/// channels each, a mono call (or stereo whose legs are the same signal) one.
+pub fn tracks_of(audio: &Audio) -> usize {
+    if audio.channels.len() >= 2 && !same_signal(&audio.channels[0], &audio.channels[1]) {
+        audio.channels.len()
+    } else {
+        1
+    }
+}
+
+/// The speakers of one recording's transcripts (one per track: a stereo call's
+/// channels, or the mono call), and the call's metrics.
+fn label_speakers(audio16k: &Audio, mut per: Vec<Transcript>, speakers: &SpeakersConfig) -> (Transcript, CallMetrics) {
     let duration = audio16k.duration_seconds();
-    let mut transcript = if audio16k.channels.len() >= 2 && !same_signal(&audio16k.channels[0], &audio16k.channels[1]) {
-        let mut per = Vec::new();
-        for (ch, samples) in audio16k.channels.iter().enumerate() {
-            per.push(engine.transcribe(samples, ch, abort)?);
-        }
+    let mut transcript = if per.len() >= 2 {
         let started = Instant::now();
         let mut t = diarize::label_channels(per, &speakers.channel_labels);
         t.diarize_seconds = started.elapsed().as_secs_f64();
         t
     } else {
         let mono = &audio16k.channels[0];
-        let mut t = engine.transcribe(mono, 0, abort)?;
+        let mut t = per.remove(0);
         let started = Instant::now();
         match speakers.mono_method {
             Method::Gaps if speakers.max > 1 => diarize::by_gaps(&mut t.segments, speakers.gap_seconds),
@@ -201,7 +238,7 @@ pub fn recognise(
     let started = Instant::now();
     let metrics = diarize::metrics::compute(&transcript.segments, duration);
     transcript.diarize_seconds += started.elapsed().as_secs_f64();
-    Ok((transcript, metrics))
+    (transcript, metrics)
 }
 
 /// The configured voice encoder, loaded once per process. One that will not

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use callscribe::asr::whisper::Track;
 use callscribe::asr::{wer, AsrConfig, WhisperEngine};
 use callscribe::models::WeightType;
 use common::{row, wait_exit, wait_for, Env, Kind};
@@ -404,13 +405,74 @@ fn windows_decoded_in_pairs_match_one_at_a_time() {
         )
     };
     let (paired, alone) = (run(true), run(false));
-    let words = |t: &callscribe::asr::Transcript| -> Vec<(String, f64, f64)> {
-        t.segments.iter().flat_map(|s| s.words.iter().map(|w| (w.word.clone(), w.start, w.end))).collect()
-    };
     assert!(wer(&said.join(" "), &paired.full_text()) < WER_BOUND, "{:?}", paired.full_text());
     assert_eq!(words(&paired), words(&alone));
     assert!(paired.segments.windows(2).all(|p| p[0].start <= p[1].start), "segments out of order");
     assert!(paired.segments.last().unwrap().end > 70.0, "the last window is missing");
+}
+
+/// Every word of a transcript with its times.
+fn words(t: &callscribe::asr::Transcript) -> Vec<(String, f64, f64)> {
+    t.segments.iter().flat_map(|s| s.words.iter().map(|w| (w.word.clone(), w.start, w.end))).collect()
+}
+
+/// Short recordings transcribed together (`transcribe_tracks`, as `callscribe
+/// transcribe` takes several files: their windows in one queue, two threads with
+/// one thread each, the one that runs out lending its thread to the other) give
+/// each recording the words, times and channel it gets alone.
+#[test]
+fn tracks_transcribed_together_match_each_alone() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let clips: Vec<Vec<f32>> = SCRIPT.iter().map(|(_, line)| speak("en-us", line, dir.path())).collect();
+    let engine = WhisperEngine::load(AsrConfig { model: model("tiny.en"), threads: 2, ..Default::default() }).unwrap();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let tracks: Vec<Track<'_>> =
+        clips.iter().enumerate().map(|(i, samples)| Track { samples, channel: i % 2 }).collect();
+    let together = engine.transcribe_tracks(&tracks, &never).unwrap();
+    assert_eq!(together.len(), tracks.len());
+    let mut heard = Vec::new();
+    for (t, track) in together.iter().zip(&tracks) {
+        let alone = engine.transcribe(track.samples, track.channel, &never).unwrap();
+        assert_eq!(words(t), words(&alone));
+        assert!(!t.segments.is_empty() && t.segments.iter().all(|s| s.channel == track.channel), "{t:?}");
+        heard.push(t.full_text());
+    }
+    let said: Vec<&str> = SCRIPT.iter().map(|(_, line)| *line).collect();
+    assert!(wer(&said.join(" "), &heard.join(" ")) < WER_BOUND, "{heard:?}");
+}
+
+/// A window decoded by sampling (the temperature fallback's higher temperatures)
+/// draws the same samples whatever its whisper state decoded before
+/// (vendor/whisper-rs-sys/PATCHES.md, change 11). whisper.cpp seeded the sampler
+/// once per state, so the same window sampled twice in one state came out
+/// different, and a window's text depended on which windows its state had
+/// decoded before it: on a GPU, two states against one gave other words
+/// (benches/gpu).
+#[test]
+fn sampling_does_not_depend_on_what_the_state_decoded_before() {
+    use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let audio = speak("en-us", SCRIPT[0].1, dir.path());
+    let ctx = WhisperContext::new_with_params(model("tiny.en"), WhisperContextParameters::default()).unwrap();
+    let mut state = ctx.create_state().unwrap();
+    let mut sampled = || -> String {
+        let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        p.set_n_threads(2);
+        p.set_language(Some("en"));
+        p.set_no_context(true);
+        p.set_print_progress(false);
+        p.set_print_realtime(false);
+        p.set_print_timestamps(false);
+        p.set_temperature(1.0);
+        p.set_temperature_inc(0.0);
+        state.full(p, &audio).unwrap();
+        state.as_iter().map(|s| s.to_str_lossy().unwrap_or_default().into_owned()).collect::<Vec<_>>().join("|")
+    };
+    let runs: Vec<String> = (0..4).map(|_| sampled()).collect();
+    assert!(!runs[0].trim().is_empty());
+    assert!(runs.iter().all(|r| *r == runs[0]), "{runs:#?}");
 }
 
 /// A window's no-speech probability is read from its own start-of-transcript

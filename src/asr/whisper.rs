@@ -83,8 +83,8 @@ pub struct AsrConfig {
     /// whisper.cpp's flash attention. It rules out DTW: word edges then come from
     /// whisper's timestamp tokens (and `refine_edges`).
     pub flash_attn: bool,
-    /// Decode full windows two at a time on the CPU, each with half the threads
-    /// (`schedule`); off on a GPU.
+    /// Decode windows two at a time, each with half the threads, when the work
+    /// splits (`schedule`): on a CPU and on a GPU alike.
     pub parallel_windows: bool,
 }
 
@@ -126,7 +126,8 @@ const TAIL_PAD_SECONDS: f64 = 0.3;
 /// Primes whisper to write Hindi and Marathi in Devanagari.
 const DEVANAGARI_PROMPT: &str = "नमस्ते, मैं आपसे बात कर रहा हूँ।";
 
-/// Called after each window: (channel, seconds of the recording done, its length).
+/// Called after each window: (the track's place in `transcribe_tracks`' tracks, 0
+/// for `transcribe`; seconds of it done; its length in seconds).
 pub type Progress = std::sync::Arc<dyn Fn(usize, f64, f64) + Send + Sync>;
 
 /// A loaded whisper model, shared by every job of the process.
@@ -220,37 +221,68 @@ impl WhisperEngine {
     /// (fewer encoder passes, and no silence for whisper to hallucinate in), and
     /// times are mapped back to the recording.
     pub fn transcribe(&self, samples: &[f32], channel: usize, abort: &AtomicBool) -> Result<Transcript, AsrError> {
+        let mut out = self.transcribe_tracks(&[Track { samples, channel }], abort)?;
+        Ok(out.remove(0))
+    }
+
+    /// Transcribe several tracks (the channels of a stereo call, or several
+    /// recordings) as `transcribe` does each, with the windows of all of them in
+    /// one queue: two threads take windows from it whichever track they belong
+    /// to, so short tracks keep both cores busy too (`schedule`). The transcripts
+    /// come back in the order of `tracks`; the wall time is shared out among them
+    /// by their length.
+    pub fn transcribe_tracks(&self, tracks: &[Track<'_>], abort: &AtomicBool) -> Result<Vec<Transcript>, AsrError> {
         let t0 = Instant::now();
         let rate = TARGET_RATE;
-        let regions = vad::speech_regions(samples, rate, 0.5);
-        let windows = vad::pack(samples, rate, &regions, self.config.window_seconds.min(29.5));
-        let vad_seconds = t0.elapsed().as_secs_f64();
         let mut state = self.ctx.create_state().map_err(|e| AsrError::State(e.to_string()))?;
-
-        let (language, language_probability) = self.detect_language(&mut state, samples, windows.first(), abort)?;
-        let mut out = Transcript {
-            language: language.clone(),
-            language_probability,
-            model: self.name.clone(),
-            vad_seconds,
-            ..Default::default()
-        };
-        // Full windows two at a time (one state and half the threads each), the
-        // rest after them; a thread that runs out of windows lends its threads
-        // to the other's window (see `schedule`).
-        let (order, two) = schedule(&windows, |w| self.fitted(w), self.parallel());
+        let mut outs = Vec::with_capacity(tracks.len());
+        let mut runs = Vec::with_capacity(tracks.len());
+        // Every track's windows, and which track and packed window each is.
+        let (mut windows, mut owners) = (Vec::new(), Vec::new());
+        for (t, track) in tracks.iter().enumerate() {
+            let started = Instant::now();
+            let regions = vad::speech_regions(track.samples, rate, 0.5);
+            let packed = vad::pack(track.samples, rate, &regions, self.config.window_seconds.min(29.5));
+            let vad_seconds = started.elapsed().as_secs_f64();
+            let (language, language_probability) =
+                self.detect_language(&mut state, track.samples, packed.first(), abort)?;
+            tracing::debug!(
+                track = t,
+                windows = packed.len(),
+                regions = regions.len(),
+                window_seconds = ?packed.iter().map(|w| (w.duration() * 10.0).round() / 10.0).collect::<Vec<_>>(),
+                "packed a track"
+            );
+            outs.push(Transcript {
+                language: language.clone(),
+                language_probability,
+                model: self.name.clone(),
+                vad_seconds,
+                ..Default::default()
+            });
+            runs.push(Run {
+                samples: track.samples,
+                channel: track.channel,
+                track: t,
+                language,
+                abort,
+                tails_left: std::sync::atomic::AtomicUsize::new(packed.len()),
+                done: std::sync::Mutex::new(0.0),
+            });
+            owners.extend((0..packed.len()).map(|i| (t, i)));
+            windows.extend(packed);
+        }
+        // Two threads (one state and half the threads each) when the work
+        // splits; a thread that runs out of windows lends its threads to the
+        // other's window (see `schedule`).
+        let (order, two) = schedule(&windows, |w| self.fitted(w), self.decodes_two_at_a_time());
         let queue = std::sync::Mutex::new(
-            order.into_iter().map(|i| Job { key: (i, 0), window: windows[i].clone() }).collect::<VecDeque<_>>(),
+            order
+                .into_iter()
+                .map(|i| Job { run: owners[i].0, key: (owners[i].1, 0), window: windows[i].clone() })
+                .collect::<VecDeque<_>>(),
         );
-        let run = Run {
-            samples,
-            channel,
-            language: &language,
-            abort,
-            stop: AtomicBool::new(false),
-            tails_left: std::sync::atomic::AtomicUsize::new(windows.len()),
-            done: std::sync::Mutex::new(0.0),
-        };
+        let batch = Batch { runs, abort, stop: AtomicBool::new(false) };
         let mut decoded: Vec<Decoded> = Vec::new();
         if two {
             let (first_threads, second_threads) = (self.config.threads.div_ceil(2), self.config.threads / 2);
@@ -258,7 +290,7 @@ impl WhisperEngine {
             let (first, second) = std::thread::scope(|s| {
                 let second = s.spawn(|| {
                     let out = match self.ctx.create_state() {
-                        Ok(mut state) => self.drain(&mut state, &run, &queue, &live[1]),
+                        Ok(mut state) => self.drain(&mut state, &batch, &queue, &live[1]),
                         // No memory for a second state: the first thread decodes them all.
                         Err(e) => {
                             tracing::warn!(error = %e, "no second whisper state; decoding windows one at a time");
@@ -268,7 +300,7 @@ impl WhisperEngine {
                     live[0].fetch_add(live[1].load(Ordering::Relaxed), Ordering::Relaxed);
                     out
                 });
-                let first = self.drain(&mut state, &run, &queue, &live[0]);
+                let first = self.drain(&mut state, &batch, &queue, &live[0]);
                 live[1].fetch_add(live[0].load(Ordering::Relaxed), Ordering::Relaxed);
                 let second =
                     second.join().unwrap_or_else(|_| Err(AsrError::Whisper("a transcription thread panicked".into())));
@@ -278,35 +310,34 @@ impl WhisperEngine {
             decoded.extend(second?);
         } else {
             let live = AtomicI32::new(self.config.threads as i32);
-            decoded.extend(self.drain(&mut state, &run, &queue, &live)?);
+            decoded.extend(self.drain(&mut state, &batch, &queue, &live)?);
         }
-        // Back in time order: windows as packed, each followed by its tail.
-        decoded.sort_by_key(|d| d.key);
+        // Back in time order: each track's windows as packed, each followed by its tail.
+        decoded.sort_by_key(|d| (d.run, d.key));
         for d in decoded {
+            let out = &mut outs[d.run];
             out.dropped_no_speech += d.dropped_no_speech;
             out.full_context_retries += usize::from(d.full_context_retry);
             out.segments.extend(d.segments);
         }
-        out.repetitions_cut = cut_repetitions(&mut out.segments, self.config.max_repeats);
-        if self.config.refine_edges {
-            edges::refine(&mut out.segments, samples, rate);
-        }
-        if self.config.romanise {
-            for s in &mut out.segments {
-                s.text = romanise::romanise(&s.text);
-                for w in &mut s.words {
-                    w.word = romanise::romanise(&w.word);
+        let elapsed = t0.elapsed().as_secs_f64();
+        let audio: usize = tracks.iter().map(|t| t.samples.len()).sum();
+        for (out, track) in outs.iter_mut().zip(tracks) {
+            out.repetitions_cut = cut_repetitions(&mut out.segments, self.config.max_repeats);
+            if self.config.refine_edges {
+                edges::refine(&mut out.segments, track.samples, rate);
+            }
+            if self.config.romanise {
+                for s in &mut out.segments {
+                    s.text = romanise::romanise(&s.text);
+                    for w in &mut s.words {
+                        w.word = romanise::romanise(&w.word);
+                    }
                 }
             }
+            out.processing_seconds = elapsed * track.samples.len() as f64 / audio.max(1) as f64;
         }
-        tracing::debug!(
-            windows = windows.len(),
-            regions = regions.len(),
-            window_seconds = ?windows.iter().map(|w| (w.duration() * 10.0).round() / 10.0).collect::<Vec<_>>(),
-            "transcribed channel"
-        );
-        out.processing_seconds = t0.elapsed().as_secs_f64();
-        Ok(out)
+        Ok(outs)
     }
 
     /// Fixed language, or whisper's own detection on the first window (up to
@@ -345,9 +376,13 @@ impl WhisperEngine {
         self.config.fit_audio_ctx && w.duration() <= self.config.fit_max_seconds
     }
 
-    /// Whether full windows are decoded two at a time (`asr.parallel_windows`).
-    fn parallel(&self) -> bool {
-        self.config.parallel_windows && !self.config.use_gpu && self.config.threads >= 2
+    /// Whether windows may be decoded two at a time (`asr.parallel_windows`, with
+    /// two threads or more; `schedule` decides per call). On a GPU too: there a
+    /// window's decoder steps are small kernels launched one after another, and a
+    /// second state's windows fill the gaps (benches/gpu: a 303 s call on an H100
+    /// took 3.1 s with two states against 5.3 s with one, the same words).
+    pub fn decodes_two_at_a_time(&self) -> bool {
+        self.config.parallel_windows && self.config.threads >= 2
     }
 
     /// Decode windows from `queue` until it is empty (or the run stops), with
@@ -357,17 +392,17 @@ impl WhisperEngine {
     fn drain(
         &self,
         state: &mut whisper_rs::WhisperState,
-        run: &Run<'_>,
+        batch: &Batch<'_>,
         queue: &std::sync::Mutex<VecDeque<Job>>,
         live: &AtomicI32,
     ) -> Result<Vec<Decoded>, AsrError> {
         let _live = LiveThreads::point_at(live);
         let mut out = Vec::new();
         loop {
-            if run.abort.load(Ordering::Relaxed) {
+            if batch.abort.load(Ordering::Relaxed) {
                 return Err(AsrError::Aborted);
             }
-            if run.stop.load(Ordering::Relaxed) {
+            if batch.stop.load(Ordering::Relaxed) {
                 return Ok(out);
             }
             let Some(job) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
@@ -375,6 +410,7 @@ impl WhisperEngine {
             };
             let threads = live.load(Ordering::Relaxed).max(1) as usize;
             let t0 = Instant::now();
+            let run = &batch.runs[job.run];
             let mut d = match self.decode_window(state, run, &job.window, threads) {
                 Ok(d) => {
                     tracing::debug!(
@@ -387,17 +423,18 @@ impl WhisperEngine {
                     d
                 }
                 Err(e) => {
-                    run.stop.store(true, Ordering::Relaxed);
+                    batch.stop.store(true, Ordering::Relaxed);
                     return Err(e);
                 }
             };
             if let Some(tail) = d.tail.take() {
-                queue
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_front(Job { key: (job.key.0, job.key.1 + 1), window: tail });
+                queue.lock().unwrap_or_else(|e| e.into_inner()).push_front(Job {
+                    run: job.run,
+                    key: (job.key.0, job.key.1 + 1),
+                    window: tail,
+                });
             }
-            d.key = job.key;
+            (d.run, d.key) = (job.run, job.key);
             out.push(d);
         }
     }
@@ -457,7 +494,7 @@ impl WhisperEngine {
         if let (Some(report), Some(last)) = (progress, w.pieces.last()) {
             let mut done = run.done.lock().unwrap_or_else(|e| e.into_inner());
             *done = done.max(last.source + last.len);
-            report(run.channel, *done, run.samples.len() as f64 / rate as f64);
+            report(run.track, *done, run.samples.len() as f64 / rate as f64);
         }
         for mut s in segs {
             s.channel = run.channel;
@@ -481,7 +518,7 @@ impl WhisperEngine {
         fit_audio_ctx: bool,
         threads: usize,
     ) -> Result<(Vec<Segment>, f64), AsrError> {
-        let (language, abort) = (run.language, run.abort);
+        let (language, abort) = (run.language.as_str(), run.abort);
         let strategy = if self.config.beam_size > 1 {
             SamplingStrategy::BeamSearch { beam_size: self.config.beam_size as i32, patience: -1.0 }
         } else {
@@ -634,22 +671,40 @@ impl WhisperEngine {
     }
 }
 
-/// What the windows of one channel share while they are decoded.
+/// One stretch of 16 kHz audio to transcribe, and the channel its segments are
+/// labelled with.
+#[derive(Clone, Copy)]
+pub struct Track<'a> {
+    pub samples: &'a [f32],
+    pub channel: usize,
+}
+
+/// What the windows of one track share while they are decoded.
 struct Run<'a> {
     samples: &'a [f32],
     channel: usize,
-    language: &'a str,
+    /// Its place in the tracks (for the progress report).
+    track: usize,
+    language: String,
     abort: &'a AtomicBool,
-    /// Set when a window failed: the other thread takes no further window.
-    stop: AtomicBool,
     /// Rests of windows still allowed to be decoded again (one per packed window).
     tails_left: std::sync::atomic::AtomicUsize,
     /// Seconds of the recording done, for the progress report.
     done: std::sync::Mutex<f64>,
 }
 
-/// A window to decode; `key` orders the results: (packed window, tail number).
+/// The tracks' runs, and what all their windows share.
+struct Batch<'a> {
+    runs: Vec<Run<'a>>,
+    abort: &'a AtomicBool,
+    /// Set when a window failed: the other thread takes no further window.
+    stop: AtomicBool,
+}
+
+/// A window to decode: of `runs[run]`; `key` orders the results: (packed window,
+/// tail number).
 struct Job {
+    run: usize,
     key: (usize, usize),
     window: Window,
 }
@@ -657,7 +712,8 @@ struct Job {
 /// One window's result.
 #[derive(Default)]
 struct Decoded {
-    /// The job's `key`.
+    /// The job's `run` and `key`.
+    run: usize,
     key: (usize, usize),
     segments: Vec<Segment>,
     dropped_no_speech: usize,
@@ -669,24 +725,31 @@ struct Decoded {
 /// The order windows are decoded in (indices into `windows`), and whether two
 /// threads decode them. On a CPU two threads on one window spend part of their
 /// time waiting for each other (ggml's barrier after every operation, rows that
-/// split unevenly), and the windows of one channel do not depend on each other
-/// (no text is carried from one to the next): so with two full windows or more
-/// (whisper's 1500-frame encoder, about the same work each) two threads take
-/// windows from one queue, each with its own whisper state and half the
-/// threads. Full windows go first, in time order, then the fitted ones, longest
-/// first, so that what is left at the end is short. A thread that finds the
-/// queue empty lends its threads to the window the other is still decoding
-/// (`LiveThreads`), so no core waits for a slow partner.
+/// split unevenly), and windows do not depend on each other (no text is carried
+/// from one to the next): so two threads take windows from one queue, each with
+/// its own whisper state and half the threads, when the work splits into two
+/// halves, that is when no window is more than half of it. A full window costs
+/// whisper's 1500-frame encoder pass whatever its length (30 s), a fitted one
+/// its own length. Full windows go first, in time order, then the fitted ones,
+/// longest first, so that what is left at the end is short. A thread that finds
+/// the queue empty lends its threads to the window the other is still decoding
+/// (`LiveThreads`), so no core waits for a slow partner. One full window and a
+/// short one stay on one thread after the other: lent threads join the other's
+/// window only at its next pass, and the full window's encoder pass is one
+/// (measured on a Zen 3 EPYC: 3.2 s in two threads against 2.5 s).
 fn schedule(windows: &[Window], fitted: impl Fn(&Window) -> bool, parallel: bool) -> (Vec<usize>, bool) {
     let all: Vec<usize> = (0..windows.len()).collect();
-    let full = all.iter().filter(|&&i| !fitted(&windows[i]) && windows[i].duration() > 0.1).count();
-    if !parallel || full < 2 {
+    let short = |w: &Window| fitted(w) || w.duration() <= 0.1;
+    let cost = |w: &Window| if short(w) { w.duration() } else { 30.0 };
+    let total: f64 = windows.iter().map(cost).sum();
+    let largest = windows.iter().map(cost).fold(0.0, f64::max);
+    if !parallel || windows.len() < 2 || largest > total / 2.0 {
         return (all, false);
     }
     let mut order = all;
     // Stable: full windows in time order, then the rest longest first.
     order.sort_by(|&a, &b| {
-        let key = |i: usize| (fitted(&windows[i]) || windows[i].duration() <= 0.1, -windows[i].duration());
+        let key = |i: usize| (short(&windows[i]), -windows[i].duration());
         let (ka, kb) = (key(a), key(b));
         ka.0.cmp(&kb.0).then(if ka.0 { ka.1.total_cmp(&kb.1) } else { std::cmp::Ordering::Equal })
     });
@@ -849,7 +912,7 @@ mod tests {
     }
 
     #[test]
-    fn full_windows_go_first_and_two_threads_take_them_when_there_are_two() {
+    fn full_windows_go_first_and_two_threads_take_windows_when_the_work_splits() {
         let fitted = |w: &Window| w.duration() <= 10.0;
         // The real bench call's six windows: five full, one fitted (last).
         let order = schedule(&windows(&[26.6, 27.2, 27.2, 27.2, 27.1, 9.0]), fitted, true);
@@ -857,13 +920,21 @@ mod tests {
         // Fitted windows (and tails under 0.1 s) after the full ones, longest first.
         let order = schedule(&windows(&[5.0, 27.0, 0.05, 8.0, 28.0]), fitted, true);
         assert_eq!(order, (vec![1, 4, 3, 0, 2], true));
-        // One full window, or none: one thread, in time order.
+        // One full window and less beside it, or one short window that is most of the work: one thread.
         assert_eq!(schedule(&windows(&[4.0, 27.0]), fitted, true), (vec![0, 1], false));
         assert_eq!(schedule(&windows(&[4.0, 6.0]), fitted, true), (vec![0, 1], false));
-        // Off (a GPU, `parallel_windows = false`): time order.
+        // Off (`parallel_windows = false`): time order.
         assert_eq!(schedule(&windows(&[8.0, 27.0, 28.0]), fitted, false), (vec![0, 1, 2], false));
         // Every window full (fitting off).
         assert_eq!(schedule(&windows(&[12.0, 13.0]), |_| false, true), (vec![0, 1], true));
+        // Short recordings (clips, each one fitted window) split between two threads,
+        // longest first; so does one full window with as much fitted work beside it.
+        assert_eq!(schedule(&windows(&[3.0, 4.0, 2.0]), fitted, true), (vec![1, 0, 2], true));
+        assert_eq!(schedule(&windows(&[9.0, 27.0, 9.0, 8.0, 9.0]), fitted, true), (vec![1, 0, 2, 4, 3], true));
+        // But not two fitted windows of which one is more than half the work.
+        assert_eq!(schedule(&windows(&[8.0, 6.0]), fitted, true), (vec![0, 1], false));
+        // Nor a single window.
+        assert_eq!(schedule(&windows(&[27.0]), fitted, true), (vec![0], false));
     }
 
     fn probs(pairs: &[(&str, f32)]) -> Vec<f32> {
