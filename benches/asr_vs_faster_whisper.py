@@ -248,6 +248,10 @@ def clips_main(a):
             engines.append((f"callscribe {first}, 30 s encoder window (fit_audio_ctx = false)",
                             lambda: clips_callscribe(a.bin, models[first], paths, a.threads, os.path.join(tmp, "o-30"),
                                                      fit=False)))
+        if a.compare_bin:
+            engines.append((f"callscribe {first}, other build",
+                            lambda: clips_callscribe(a.compare_bin, models[first], paths, a.threads,
+                                                     os.path.join(tmp, "o-other"))))
         rows = interleaved(engines, a.repeat)
     fw = rows[0][1]
     print(f"\nASR bench, short clips ({a.speech}): {len(paths)} clips, {seconds:.0f} s in all "
