@@ -582,12 +582,10 @@ async fn transcribe(cfg: &Config, args: TranscribeArgs, shutdown: CancellationTo
             (batch, result)
         })
         .await?;
-        let results: Vec<_> = match result {
+        // A whisper failure fails every file of the batch, each with its message.
+        let results: Vec<Result<_, String>> = match result {
             Ok(r) => r.into_iter().map(Ok).collect(),
-            Err(e) => {
-                let e = anyhow::Error::from(e);
-                batch.iter().map(|_| Err(anyhow::anyhow!("{e:#}"))).collect()
-            }
+            Err(e) => batch.iter().map(|_| Err(e.to_string())).collect(),
         };
         for ((i, intake), result) in batch.into_iter().zip(results) {
             let (file, quality) = (&args.files[i], intake.quality);

@@ -263,7 +263,6 @@ impl WhisperEngine {
             runs.push(Run {
                 samples: track.samples,
                 channel: track.channel,
-                track: t,
                 language,
                 abort,
                 tails_left: std::sync::atomic::AtomicUsize::new(packed.len()),
@@ -434,6 +433,12 @@ impl WhisperEngine {
                     window: tail,
                 });
             }
+            let progress = self.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let (Some(report), Some(last)) = (progress, job.window.pieces.last()) {
+                let mut done = run.done.lock().unwrap_or_else(|e| e.into_inner());
+                *done = done.max(last.source + last.len);
+                report(job.run, *done, run.samples.len() as f64 / TARGET_RATE as f64);
+            }
             (d.run, d.key) = (job.run, job.key);
             out.push(d);
         }
@@ -489,12 +494,6 @@ impl WhisperEngine {
                     tracing::debug!(from = covered, seconds = tail.duration(), "decoding the rest of a window again");
                 }
             }
-        }
-        let progress = self.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let (Some(report), Some(last)) = (progress, w.pieces.last()) {
-            let mut done = run.done.lock().unwrap_or_else(|e| e.into_inner());
-            *done = done.max(last.source + last.len);
-            report(run.track, *done, run.samples.len() as f64 / rate as f64);
         }
         for mut s in segs {
             s.channel = run.channel;
@@ -683,8 +682,6 @@ pub struct Track<'a> {
 struct Run<'a> {
     samples: &'a [f32],
     channel: usize,
-    /// Its place in the tracks (for the progress report).
-    track: usize,
     language: String,
     abort: &'a AtomicBool,
     /// Rests of windows still allowed to be decoded again (one per packed window).
